@@ -243,13 +243,16 @@ def _check_label_smoothing(label_smoothing: float) -> None:
         raise ValueError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
 
 
-def _check_targets_in_range(target: Tensor, num_classes: int, ignore_index: int) -> None:
-    """Raise IndexError naming the first bad class index (CPU only: on CUDA this would synchronise)."""
-    if target.device.type != "cpu" or target.numel() == 0 or torch.compiler.is_compiling():
+def _check_targets_in_range(safe_target: Tensor, num_classes: int, ignore_index: int) -> None:
+    """Raise IndexError naming the first bad class index (CPU only: on CUDA this would synchronise).
+
+    ``safe_target`` already has ignored elements replaced by 0.
+    """
+    if safe_target.device.type != "cpu" or safe_target.numel() == 0 or torch.compiler.is_compiling():
         return
-    bad = ((target < 0) | (target >= num_classes)) & (target != ignore_index)
-    if bool(bad.any()):
-        value = int(target[bad][0])
+    low, high = torch.aminmax(safe_target)
+    if low < 0 or high >= num_classes:
+        value = int(safe_target[(safe_target < 0) | (safe_target >= num_classes)][0])
         raise IndexError(
             f"target holds class index {value}, expected values in [0, {num_classes - 1}] or ignore_index={ignore_index}"
         )
@@ -380,9 +383,9 @@ def _gamma_for(gamma: GammaLike, logp: Tensor, per_class: Optional[Tensor]) -> U
 
 def _index_target_loss(logp, target, gamma, class_factor, weight_v, ignore_index, label_smoothing, num_classes):
     target = target.long()
-    _check_targets_in_range(target, num_classes, ignore_index)
     ignored = target == ignore_index
     safe_target = target.masked_fill(ignored, 0)
+    _check_targets_in_range(safe_target, num_classes, ignore_index)
     logp_t = logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
     gamma_t = gamma.to(logp.device, logp.dtype)[safe_target] if isinstance(gamma, Tensor) else None
     loss = _FocalTerm.apply(logp_t, _gamma_for(gamma, logp_t, gamma_t))

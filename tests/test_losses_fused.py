@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-import focal.losses
+import focal.kernels
 from focal import focal_loss, sigmoid_focal_loss
 
 pytestmark = pytest.mark.slow  # the first call of each kernel compiles it
@@ -12,10 +12,10 @@ pytestmark = pytest.mark.slow  # the first call of each kernel compiles it
 
 @pytest.fixture(autouse=True)
 def fused():
-    focal.losses.set_fused(True)
+    focal.kernels.set_fused(True)
     yield
-    focal.losses.set_fused(None)
-    assert not focal.losses._fused_broken, "the fused kernels failed to compile and fell back to eager ops"
+    focal.kernels.set_fused(None)
+    assert not focal.kernels._fused_broken, "the fused kernels failed to compile and fell back to eager ops"
 
 
 def grads(fn, x, *args, **kw):
@@ -39,9 +39,9 @@ def test_fused_softmax_matches_cross_entropy_and_eager(dtype, shape):
     torch.testing.assert_close(got_grad, ref_grad)
     for gamma in (0.5, 2.0, "flsd53"):
         fused = grads(focal_loss, x, t, gamma=gamma, alpha=w, reduction="none")
-        focal.losses.set_fused(False)
+        focal.kernels.set_fused(False)
         eager = grads(focal_loss, x, t, gamma=gamma, alpha=w, reduction="none")
-        focal.losses.set_fused(True)
+        focal.kernels.set_fused(True)
         torch.testing.assert_close(fused, eager)
 
 

@@ -1,0 +1,93 @@
+"""Tests of the command line (focal.cli), called in process; one subprocess check of ``python -m focal``."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from focal.cli import build_parser, main
+from focal.data import DATASETS, write_fake_cifar
+from focal.train import LOSSES, Config, run_name
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), n_train_per_class=16, n_test_per_class=4)
+
+
+def tiny_args(root, out) -> list[str]:
+    return ["--dataset", "cifar10", "--data-root", str(root), "--no-verify", "--model", "small-cnn",
+            "--epochs", "1", "--batch-size", "64", "--out", str(out), "--no-progress"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["grid", "--help"]])
+def test_help_documents_the_flags(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    expected = {"--help": ["train", "grid"], "train": ["--dataset", "--data-root", "--imbalance", "--loss",
+                                                      "--gamma", "--epochs", "--seed", "--out", "--no-verify"],
+                "grid": ["--losses", "--gammas", "--seeds", "--imbalances", "--out"]}[argv[0]]
+    assert all(flag in text for flag in expected)
+
+
+@pytest.mark.parametrize("flag, valid", [("--dataset", DATASETS), ("--loss", LOSSES)])
+def test_unknown_names_exit_2_listing_the_valid_ones(flag, valid, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", flag, "nonsense"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "nonsense" in err and all(name in err for name in valid)
+
+
+@pytest.mark.parametrize("argv, field", [(["train", "--imbalance", "0.5"], "imbalance"),
+                                         (["train", "--device", "tpu"], "device"),
+                                         (["grid", "--gammas", "1", "-2"], "gamma"),
+                                         (["grid", "--losses", "ce", "focall"], "focall")])
+def test_bad_values_exit_2_naming_them(argv, field, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and field in capsys.readouterr().err
+
+
+def test_flags_fill_the_config():
+    args = build_parser().parse_args(["train", "--loss", "cb-focal", "--gamma", "0.5", "--beta", "0.999",
+                                      "--lr-milestones", "30", "40", "--no-amp", "--no-augment", "--seed", "3"])
+    from focal.cli import _config
+
+    config = _config(args)
+    assert (config.loss, config.gamma, config.beta, config.lr_milestones) == ("cb-focal", 0.5, 0.999, (30, 40))
+    assert (config.amp, config.augment, config.seed, config.channels_last) == (False, False, 3, True)
+
+
+@pytest.mark.slow
+def test_train_one_epoch_writes_config_and_metrics(fake_root, tmp_path, capsys):
+    assert main(["train", *tiny_args(fake_root, tmp_path), "--loss", "focal", "--gamma", "2", "--seed", "1"]) == 0
+    config = Config(dataset="cifar10", model="small-cnn", epochs=1, batch_size=64, loss="focal", gamma=2.0, seed=1)
+    run_dir = tmp_path / run_name(config)
+    saved = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
+    assert saved == config.replace(data_root=str(fake_root), verify=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(metrics["history"]) == 1 and metrics["best_epoch"] == 1
+    assert 0 <= metrics["final"]["top1_error"] <= 100 and 0 <= metrics["final"]["ece"] <= 1
+    assert metrics["train_counts"] == [16] * 10 and metrics["final"]["num_samples"] == 40
+    assert str(run_dir) in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_grid_runs_each_setting_once(fake_root, tmp_path, capsys):
+    argv = ["grid", *tiny_args(fake_root, tmp_path), "--losses", "ce", "focal", "--gammas", "1", "2"]
+    assert main(argv) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and all((tmp_path / n / "metrics.json").is_file() for n in names)
+    assert main(argv) == 0  # everything finished: loaded, same three lines
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and lines[:3] == lines[3:]
+
+
+def test_python_dash_m_focal_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "focal", "train", "--loss", "nonsense"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr and "sigmoid-focal" in proc.stderr

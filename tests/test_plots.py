@@ -1,0 +1,192 @@
+"""focal.plots: every figure function returns a Figure with labelled axes, on tiny inputs (Agg backend)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from focal import plots  # noqa: E402
+from focal.profiles import LOSS_LABELS  # noqa: E402
+
+LOSSES = ["CE", "focal γ=1", "FLSD-53"]
+
+
+def _runs():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([dict(loss=loss, seed=s, top1_error=30 + rng.normal()) for loss in LOSSES for s in (0, 1)])
+
+
+def _history():
+    return pd.DataFrame([dict(loss=loss, seed=s, epoch=e, top1_error=50 - e, ece=10 / e)
+                         for loss in LOSSES for s in (0, 1) for e in (1, 2, 3)])
+
+
+def _per_class():
+    counts = [100, 30, 10]
+    return pd.DataFrame([{"loss": loss, "seed": s, "class_rank": k, "class": f"c{k}", "train_count": counts[k],
+                          "accuracy": 90 - 30 * k} for loss in LOSSES for s in (0, 1) for k in range(3)])
+
+
+def _groups():
+    return pd.DataFrame([dict(loss=loss, seed=s, group=g, accuracy=a) for loss in LOSSES for s in (0, 1)
+                         for g, a in (("head", 90), ("middle", 60), ("tail", 20))])
+
+
+def _diagram():
+    return dict(lower=np.array([0, 0.25, 0.5, 0.75]), upper=np.array([0.25, 0.5, 0.75, 1.0]),
+                confidence=np.array([np.nan, 0.4, 0.6, 0.9]), accuracy=np.array([np.nan, 0.3, 0.5, 0.95]),
+                count=np.array([0, 3, 5, 12]))
+
+
+def _calib():
+    return pd.DataFrame([dict(loss=loss, seed=s, metric=m, stage=st, value=v) for loss in LOSSES for s in (0, 1)
+                         for m in ("ECE", "AdaECE") for st, v in (("before T", 5.0), ("after T", 1.0))])
+
+
+def _temps():
+    return pd.DataFrame([dict(loss=loss, seed=s, temperature=1.0 + s) for loss in LOSSES for s in (0, 1)])
+
+
+def _counts():
+    return pd.DataFrame([dict(lt_profile=p, imbalance=r, class_index=k, count=int(100 * r ** (-k / 2)))
+                         for p in ("exp", "step") for r in (10.0, 100.0) for k in range(3)])
+
+
+FIGURES = {
+    "focal_curves": lambda: plots.plot_focal_curves((0, 2)),
+    "modulating_factor": lambda: plots.plot_modulating_factor((1, 2)),
+    "logit_gradient": lambda: plots.plot_logit_gradient((0, 2)),
+    "gradient_check": lambda: plots.plot_gradient_check(np.arange(4.0), np.arange(4.0) + 1e-9),
+    "benchmark": lambda: plots.plot_benchmark([dict(case="a", impl="focal", time_ratio=1.1, mem_ratio=1.0),
+                                               dict(case="b", impl="focal", time_ratio=0.9, mem_ratio=1.2)]),
+    "class_counts": lambda: plots.plot_class_counts(_counts()),
+    "sample_grid": lambda: plots.plot_sample_grid(np.zeros((6, 3, 8, 8), np.uint8), np.array([0, 0, 1, 1, 2, 2]),
+                                                  ["a", "b", "c"], per_class=2, counts=[2, 2, 2]),
+    "learning_curves": lambda: plots.plot_learning_curves(_history()),
+    "top1_error": lambda: plots.plot_top1_error(_runs()),
+    "per_class_accuracy": lambda: plots.plot_per_class_accuracy(_per_class()),
+    "group_accuracy": lambda: plots.plot_group_accuracy(_groups()),
+    "reliability_diagrams": lambda: plots.plot_reliability_diagrams({"CE": _diagram(), "FLSD-53": _diagram()},
+                                                                    ece={"CE": 3.0}),
+    "calibration": lambda: plots.plot_calibration(_calib()),
+    "temperatures": lambda: plots.plot_temperatures(_temps()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figure_has_labelled_axes(name):
+    before = plt.get_fignums()
+    fig = FIGURES[name]()
+    assert isinstance(fig, Figure)
+    assert plt.get_fignums() == before, "figures must not be registered with pyplot (no double display)"
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert axes
+    if name == "sample_grid":  # image rows are labelled with the class names (+ counts)
+        assert [a.get_ylabel() for a in axes[::2]] == ["a (2)", "b (2)", "c (2)"]
+        assert fig.get_supxlabel() if hasattr(fig, "get_supxlabel") else fig._supxlabel.get_text()
+        return
+    for a in axes:
+        assert a.get_ylabel(), f"{name}: an axes has no y label"
+        if a.get_xlabel() == "" and a.get_ylabel().startswith("training images"):
+            continue  # the twin axis of the per-class plot shares the x axis
+        assert a.get_xlabel(), f"{name}: an axes has no x label"
+
+
+def test_figures_draw_into_given_axes():
+    fig = Figure()
+    ax = fig.add_subplot()
+    for draw in (plots.plot_focal_curves, plots.plot_modulating_factor, plots.plot_logit_gradient):
+        assert draw((0, 1), ax=ax) is fig
+    assert plots.plot_top1_error(_runs(), ax=ax) is fig
+    assert plots.plot_learning_curves(_history(), ax=ax) is fig
+
+
+@pytest.mark.parametrize("gamma", [0, 0.5, 2])
+def test_focal_curves_follow_the_formula(gamma):
+    line = plots.plot_focal_curves((gamma,)).axes[0].lines[0]
+    p, loss = line.get_xdata(), line.get_ydata()
+    np.testing.assert_allclose(loss, -(1 - p) ** gamma * np.log(p), rtol=1e-12)
+
+
+def test_logit_gradient_matches_autograd():
+    import torch
+
+    line = plots.plot_logit_gradient((2,)).axes[0].lines[0]
+    p = torch.tensor(line.get_xdata()[::40], dtype=torch.float64)
+    z = torch.logit(p).requires_grad_()
+    pt = torch.sigmoid(z)
+    (-(1 - pt) ** 2 * torch.log(pt)).sum().backward()
+    np.testing.assert_allclose(line.get_ydata()[::40], z.grad.numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_benchmark_skips_memory_panel_when_unmeasured():
+    rows = [dict(case="a", impl="focal", time_ratio=1.1, mem_ratio=None, peak_mb=None)]
+    assert len(plots.plot_benchmark(rows).axes) == 1
+    rows[0]["mem_ratio"] = 1.0
+    assert [a.get_ylabel() for a in plots.plot_benchmark(rows).axes] == [
+        "time / cross-entropy", "peak memory / cross-entropy"]
+
+
+def test_class_counts_log_axis_one_line_per_imbalance():
+    fig = plots.plot_class_counts(_counts())
+    assert [a.get_title() for a in fig.axes] == ["exp profile", "step profile"]
+    for a in fig.axes:
+        assert a.get_yscale() == "log"
+        assert len(a.lines) == 2  # rho = 10 and 100
+
+
+def test_reliability_skips_empty_bins():
+    fig = plots.plot_reliability_diagrams({"CE": _diagram()})
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * 3  # accuracy bar + gap bar for each of the 3 non-empty bins
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches[:3])
+    assert heights == [0.3, 0.5, 0.95]
+
+
+def test_loss_palette_is_fixed_per_label():
+    pal = plots.loss_palette(list(reversed(LOSS_LABELS)) + ["new loss"])
+    again = plots.loss_palette(LOSS_LABELS)
+    assert all(pal[lab] == again[lab] for lab in LOSS_LABELS)
+    assert len(set(pal.values())) == len(pal)  # distinct colours
+
+
+def test_loss_order_follows_the_book():
+    fig = plots.plot_top1_error(_runs().iloc[::-1])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == LOSSES
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: plots.plot_top1_error(pd.DataFrame(dict(loss=["CE"], seed=[0]))), "top1_error"),
+    (lambda: plots.plot_learning_curves(_history(), metrics=("nope",)), "nope"),
+    (lambda: plots.plot_gradient_check([1.0, 2.0], [1.0]), "same number"),
+    (lambda: plots.plot_sample_grid(np.zeros((2, 8, 8), np.uint8), [0, 1], ["a", "b"]), "images must be"),
+    (lambda: plots.plot_sample_grid(np.zeros((2, 1, 8, 8), np.uint8), [0], ["a", "b"]), "one label per image"),
+    (lambda: plots.plot_reliability_diagrams({}), "at least one"),
+])
+def test_bad_inputs_raise_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_set_style_applies_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(plots.sns, "set_theme", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(plots, "_STYLE_APPLIED", False)
+    plots.set_style()
+    plots.set_style()
+    assert len(calls) == 1
+    plots.set_style(force=True)
+    assert len(calls) == 2
+
+
+def test_loss_figures_importable_from_plots():
+    from focal import plots_loss
+    from focal.plots import plot_benchmark, plot_focal_curves
+
+    assert plot_focal_curves is plots_loss.plot_focal_curves and plot_benchmark is plots_loss.plot_benchmark
+    with pytest.raises(AttributeError, match="no attribute 'plot_nothing'"):
+        plots.plot_nothing  # noqa: B018

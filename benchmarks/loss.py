@@ -3,8 +3,8 @@
 Each case is timed interleaved (every implementation once per round, rounds repeated) and reported as the median,
 with ratios to the case's baseline measured in the same run: ``F.cross_entropy`` for the softmax cases and
 ``F.binary_cross_entropy_with_logits`` for the sigmoid ones. Peak memory is the extra memory one forward+backward
-needs beyond its inputs: on CUDA from the caching allocator's peak, on CPU from the peak resident set of a fresh
-subprocess (so each implementation starts from the same state).
+needs beyond its inputs and their gradient: on CUDA from the caching allocator's peak, on CPU from the peak resident
+set (VmHWM, reset before the step) of a fresh subprocess, so each implementation starts from the same state.
 
 Usage::
 
@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -128,9 +127,9 @@ def time_case(kind, shape, device, repeats, warmup=2) -> Dict[str, float]:
     return {name: statistics.median(v) * 1e3 for name, v in samples.items()}
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def peak_memory_child(kind, shape, name, device) -> float:
@@ -138,23 +137,27 @@ def peak_memory_child(kind, shape, name, device) -> float:
     x, t, impls = make_inputs(kind, shape, device)
     x.requires_grad_()
     fn = impls[name]
+    step(fn, x, t)  # warm-up: compiles or loads fused kernels, allocates x.grad
     if device.startswith("cuda"):
-        step(fn, x, t)
-        x.grad = None
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step(fn, x, t)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base = rss_mb()
+    # Linux: writing 5 to clear_refs resets the peak resident set (VmHWM) to the current one (VmRSS)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_mb("VmRSS")
     step(fn, x, t)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    return _status_mb("VmHWM") - base
 
 
 def peak_memory(kind, shape, name, device) -> float:
     cmd = [sys.executable, __file__, "--_memory-child", json.dumps([kind, list(shape), name, device])]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    # a fixed mmap threshold makes glibc return every large block to the OS when freed, so RSS tracks live tensors
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -168,7 +171,7 @@ def run(cases, device, repeats, memory=True) -> List[dict]:
         for name, ms in times.items():
             rows.append({
                 "case": case, "impl": name, "time_ms": ms, "peak_mb": mems[name],
-                "time_ratio": ms / times[baseline], "mem_ratio": mems[name] / mems[baseline] if memory else float("nan"),
+                "time_ratio": ms / times[baseline], "mem_ratio": mems[name] / mems[baseline] if memory and mems[baseline] > 0 else float("nan"),
             })
     return rows
 

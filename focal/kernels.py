@@ -48,25 +48,33 @@ def _focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
     return loss, mod * (gamma * ratio * torch.exp(logp) - 1.0)
 
 
-def _sigmoid_focal_kernel(x: Tensor, t: Tensor, alpha: float, gamma: float):
+def _sigmoid_focal_kernel(x: Tensor, t: Tensor, alpha: float, gamma: float, scale: Optional[float] = None):
     r"""ℓ(x, t) = α_t · (1 - p_t)^γ · BCE(x, t) and dℓ/dx, elementwise.
+
+    With ``scale`` set, returns ``scale · Σ ℓ`` (the mean or sum, reduced in the same loop) and ``scale · dℓ/dx``.
 
     With s = σ(x), q = 1 - p_t = t + s(1 - 2t) and ce = softplus(x) - t·x:
     dℓ/dx = α_t · q^γ · [(s - t) + γ · ce · s(1-s)(1-2t) / q]. For binary t the ratio s(1-s)(1-2t)/q is ±(1 - q), and
     where q underflows to 0 the whole term does too, so it is set to 0 there.
     """
-    s = torch.sigmoid(x)
-    ce = F.softplus(x) - t * x
+    # one exp serves σ(x), σ(x)(1-σ(x)) and softplus(x): with e = exp(-|x|), r = 1 / (1 + e),
+    # σ(x) = r (x ≥ 0) or e·r (x < 0), σ(x)(1 - σ(x)) = e·r², softplus(x) = max(x, 0) + log1p(e)
+    e = torch.exp(-x.abs())
+    r = 1.0 / (1.0 + e)
+    s = torch.where(x >= 0, r, e * r)
+    ce = x.clamp_min(0.0) + torch.log1p(e) - t * x
     u = 1.0 - 2.0 * t
     q = t + s * u
     mod = _modulating(q, gamma)
     slope = s - t
     if gamma != 0:
-        slope = slope + gamma * ce * torch.where(q > 0, s * (1.0 - s) * u / q, 0.0)
+        slope = slope + gamma * ce * torch.where(q > 0, e * r * r * u / q, 0.0)
     loss, grad = mod * ce, mod * slope
     if alpha >= 0:
         alpha_t = (1.0 - alpha) + (2.0 * alpha - 1.0) * t  # α·t + (1-α)·(1-t)
         loss, grad = loss * alpha_t, grad * alpha_t
+    if scale is not None:
+        return loss.sum() * scale, grad * scale
     return loss, grad
 
 
@@ -118,7 +126,7 @@ def _run_kernel(kernel, *args):
         warnings.warn(f"focal: fused loss kernels are unavailable ({type(err).__name__}: {err}); using eager ops",
                       RuntimeWarning, stacklevel=3)
         return kernel(*args)
-    return tuple(o.view(x.shape) if o is not None else None for o in outs)
+    return tuple(o.view(x.shape) if o is not None and o.dim() == 1 else o for o in outs)
 
 
 class _FocalTerm(torch.autograd.Function):
@@ -141,8 +149,8 @@ class _SigmoidFocal(torch.autograd.Function):
     """Autograd wrapper of :func:`_sigmoid_focal_kernel`."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, alpha: float, gamma: float) -> Tensor:
-        loss, slope = _run_kernel(_sigmoid_focal_kernel, x, t, alpha, gamma)
+    def forward(ctx, x: Tensor, t: Tensor, alpha: float, gamma: float, scale: Optional[float]) -> Tensor:
+        loss, slope = _run_kernel(_sigmoid_focal_kernel, x, t, alpha, gamma, scale)
         ctx.save_for_backward(slope)
         return loss
 
@@ -150,4 +158,4 @@ class _SigmoidFocal(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor):
         (slope,) = ctx.saved_tensors
-        return grad * slope, None, None, None
+        return grad * slope, None, None, None, None

@@ -64,7 +64,10 @@ def sigmoid_focal_loss(
 
     x = input.float() if input.dtype in _LOW_PRECISION else input
     t = target.to(x.dtype)
-    loss = _SigmoidFocal.apply(x, t, float(alpha), float(gamma))
+    if weight is None and reduction != "none" and x.numel() > 0:  # reduce inside the kernel's loop
+        scale = 1.0 / x.numel() if reduction == "mean" else 1.0
+        return _SigmoidFocal.apply(x, t, float(alpha), float(gamma), scale).to(input.dtype)
+    loss = _SigmoidFocal.apply(x, t, float(alpha), float(gamma), None)
     if weight is not None:
         try:
             loss = loss * weight.to(loss.dtype)

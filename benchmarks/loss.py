@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 import torchvision
 
 from focal import focal_loss, sigmoid_focal_loss
+from focal.runs import hardware
 
 GAMMA = 2.0
 IGNORE = -100
@@ -176,18 +176,6 @@ def run(cases, device, repeats, memory=True) -> List[dict]:
     return rows
 
 
-def hardware(device) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name()
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {torch.get_num_threads()} threads"
-
-
 def table(rows: List[dict], markdown: bool) -> str:
     head = ["case", "implementation", "time (ms)", "× baseline", "peak extra memory (MiB)", "× baseline"]
     body = [[r["case"], r["impl"], f"{r['time_ms']:.1f}", f"{r['time_ratio']:.2f}", f"{r['peak_mb']:.0f}",
@@ -217,7 +205,7 @@ def main(argv=None) -> List[dict]:
     cases = QUICK_CASES if args.quick else CASES
     repeats = args.repeats or (5 if args.quick else 9)
     rows = run(cases, args.device, repeats, memory=not args.no_memory)
-    print(f"forward+backward, median of {repeats} interleaved rounds, torch {torch.__version__}, {hardware(args.device)}")
+    print(f"forward+backward, median of {repeats} interleaved rounds, {hardware(args.device)}")
     print(table(rows, args.markdown))
     if args.json:
         meta = {"device": args.device, "hardware": hardware(args.device), "torch": torch.__version__, "repeats": repeats}

@@ -129,33 +129,29 @@ def _run_kernel(kernel, *args):
     return tuple(o.view(x.shape) if o is not None and o.dim() == 1 else o for o in outs)
 
 
-class _FocalTerm(torch.autograd.Function):
-    """Autograd wrapper of :func:`_focal_term_kernel`: saves the closed-form derivative, backward multiplies."""
+class _ClosedForm(torch.autograd.Function):
+    """Autograd wrapper of an elementwise kernel returning ``(loss, dloss/dx)``: forward saves the derivative, backward
+    multiplies it by the incoming gradient. ``None`` as derivative means -1 everywhere (γ = 0 in the focal term)."""
 
     @staticmethod
-    def forward(ctx, logp: Tensor, gamma: Union[float, Tensor]) -> Tensor:
-        loss, slope = _run_kernel(_focal_term_kernel, logp, gamma)
+    def forward(ctx, kernel, x: Tensor, *args) -> Tensor:
+        loss, slope = _run_kernel(kernel, x, *args)
         ctx.save_for_backward(slope)
+        ctx.num_args = len(args)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         (slope,) = ctx.saved_tensors
-        return (grad.neg() if slope is None else grad * slope), None
+        return (None, grad.neg() if slope is None else grad * slope) + (None,) * ctx.num_args
 
 
-class _SigmoidFocal(torch.autograd.Function):
-    """Autograd wrapper of :func:`_sigmoid_focal_kernel`."""
+def focal_term(logp: Tensor, gamma: Union[float, Tensor]) -> Tensor:
+    """-(1 - p)^γ · log p elementwise from log-probabilities, differentiable (see :func:`_focal_term_kernel`)."""
+    return _ClosedForm.apply(_focal_term_kernel, logp, gamma)
 
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, alpha: float, gamma: float, scale: Optional[float]) -> Tensor:
-        loss, slope = _run_kernel(_sigmoid_focal_kernel, x, t, alpha, gamma, scale)
-        ctx.save_for_backward(slope)
-        return loss
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor):
-        (slope,) = ctx.saved_tensors
-        return grad * slope, None, None, None, None
+def sigmoid_focal_term(x: Tensor, t: Tensor, alpha: float, gamma: float, scale: Optional[float] = None) -> Tensor:
+    """Sigmoid focal loss elementwise (or ``scale``·sum), differentiable in ``x`` (see :func:`_sigmoid_focal_kernel`)."""
+    return _ClosedForm.apply(_sigmoid_focal_kernel, x, t, alpha, gamma, scale)

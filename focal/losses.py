@@ -31,7 +31,7 @@ from focal._checks import (
     _compute_dtype,
     _short,
 )
-from focal.kernels import _FocalTerm, set_fused
+from focal.kernels import focal_term, set_fused
 from focal.sigmoid import SigmoidFocalLoss, sigmoid_focal_loss
 
 __all__ = [
@@ -168,7 +168,7 @@ def _index_target_loss(logp, target, gamma, class_factor, weight_v, ignore_index
     _check_targets_in_range(safe_target, num_classes, ignore_index)
     logp_t = logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
     gamma_t = gamma.to(logp.device, logp.dtype)[safe_target] if isinstance(gamma, Tensor) else None
-    loss = _FocalTerm.apply(logp_t, _gamma_for(gamma, logp_t, gamma_t))
+    loss = focal_term(logp_t, _gamma_for(gamma, logp_t, gamma_t))
     if class_factor is not None:
         loss = loss * class_factor[safe_target]
     if label_smoothing > 0:
@@ -183,7 +183,7 @@ def _index_target_loss(logp, target, gamma, class_factor, weight_v, ignore_index
 
 def _dense_focal_term(logp: Tensor, gamma: GammaLike) -> Tensor:
     per_class = gamma.to(logp.device, logp.dtype).view(_class_shape(logp)) if isinstance(gamma, Tensor) else None
-    return _FocalTerm.apply(logp, _gamma_for(gamma, logp, per_class))
+    return focal_term(logp, _gamma_for(gamma, logp, per_class))
 
 
 def _smoothing_term(logp, gamma, class_factor, label_smoothing, num_classes):

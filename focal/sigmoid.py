@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from focal._checks import _LOW_PRECISION, _check_reduction
-from focal.kernels import _SigmoidFocal
+from focal.kernels import sigmoid_focal_term
 
 __all__ = ["sigmoid_focal_loss", "SigmoidFocalLoss"]
 
@@ -66,8 +66,8 @@ def sigmoid_focal_loss(
     t = target.to(x.dtype)
     if weight is None and reduction != "none" and x.numel() > 0:  # reduce inside the kernel's loop
         scale = 1.0 / x.numel() if reduction == "mean" else 1.0
-        return _SigmoidFocal.apply(x, t, float(alpha), float(gamma), scale).to(input.dtype)
-    loss = _SigmoidFocal.apply(x, t, float(alpha), float(gamma), None)
+        return sigmoid_focal_term(x, t, float(alpha), float(gamma), scale).to(input.dtype)
+    loss = sigmoid_focal_term(x, t, float(alpha), float(gamma), None)
     if weight is not None:
         try:
             loss = loss * weight.to(loss.dtype)

@@ -12,7 +12,6 @@ import warnings
 from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 

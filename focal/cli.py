@@ -133,11 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     base.replace(**{name: value})
     except (ValueError, TypeError) as err:
         parser.error(str(err))
-    if args.command == "train":
-        results = [train(base, args.out, progress=args.progress)]
-    else:
-        results = [metrics for _, metrics in grid(base, args.losses, args.gammas, args.seeds, args.imbalances,
-                                                  args.out, progress=args.progress)]
+    try:
+        if args.command == "train":
+            results = [train(base, args.out, progress=args.progress)]
+        else:
+            results = [metrics for _, metrics in grid(base, args.losses, args.gammas, args.seeds, args.imbalances,
+                                                      args.out, progress=args.progress)]
+    except (FileNotFoundError, FileExistsError) as err:  # missing data, or a run folder holding another config
+        print(f"python -m focal {args.command}: error: {err}", file=sys.stderr)
+        return 1
     for result in results:
         if result:  # DDP ranks other than 0 get {}
             print(_summary(result), file=sys.stdout)

@@ -91,3 +91,12 @@ def test_python_dash_m_focal_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "focal", "train", "--loss", "nonsense"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr and "sigmoid-focal" in proc.stderr
+
+
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    status = main(["train", "--dataset", "cifar10-lt", "--data-root", str(tmp_path), "--epochs", "1",
+                   "--out", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "CIFAR-10 not found" in err and str(tmp_path) in err and "--download" in err
+    assert "Traceback" not in err

@@ -31,6 +31,30 @@ def _modulating(q: Tensor, gamma: Union[float, Tensor]) -> Tensor:
     return q.pow(gamma)
 
 
+def _one_minus_exp(logp: Tensor) -> Tensor:
+    """1 - e^l for l ≤ 0 without cancellation near l = 0.
+
+    float64 uses ``expm1``. Other dtypes avoid it, because its CPU kernels (eager and compiled) run about 10x slower
+    than ``exp``: for -1/4 < l ≤ 0 the Taylor series of -expm1 up to l^6 (truncation error < 5e-8 relatively), below
+    it 1 - e^l, which loses under 3e-7 relatively there since 1 - e^l > 0.22.
+    """
+    if logp.dtype == torch.float64:
+        return torch.expm1(logp).neg()
+    series = logp * (1.0 + logp / 2 * (1.0 + logp / 3 * (1.0 + logp / 4 * (1.0 + logp / 5 * (1.0 + logp / 6)))))
+    return torch.where(logp > -0.25, series.neg(), 1.0 - torch.exp(logp))
+
+
+def _log1p(e: Tensor) -> Tensor:
+    """log(1 + e) for e ≥ 0, accurate for tiny e, without ``log1p`` (as slow as ``expm1`` on CPU) outside float64.
+
+    Uses log(1+e) = log(u) · e / (u - 1) with u = fl(1 + e), which cancels the rounding of u (Goldberg 1991).
+    """
+    if e.dtype == torch.float64:
+        return torch.log1p(e)
+    u = 1.0 + e
+    return torch.where(u == 1.0, e, torch.log(u) * (e / (u - 1.0)))
+
+
 def _focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
     r"""ℓ(l) = -(1 - e^l)^γ · l for log-probabilities l ≤ 0, and dℓ/dl, elementwise.
 
@@ -38,7 +62,7 @@ def _focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
     autograd through ``(1-p)**γ`` forms ``(1-p)**(γ-1) · 0``, NaN for γ < 1. Returns ``None`` for the derivative when
     γ = 0 (it is -1 everywhere).
     """
-    q = torch.expm1(logp).neg()  # 1 - p without cancellation near p = 1
+    q = _one_minus_exp(logp)  # 1 - p without cancellation near p = 1
     mod = _modulating(q, gamma)
     loss = mod * logp.neg()
     if not isinstance(gamma, Tensor) and gamma == 0:
@@ -61,7 +85,7 @@ def _sigmoid_focal_kernel(x: Tensor, t: Tensor, alpha: float, gamma: float, scal
     e = torch.exp(-x.abs())
     r = 1.0 / (1.0 + e)
     s = torch.where(x >= 0, r, e * r)
-    ce = x.clamp_min(0.0) + torch.log1p(e) - t * x
+    ce = x.clamp_min(0.0) + _log1p(e) - t * x
     u = 1.0 - 2.0 * t
     q = t + s * u
     mod = _modulating(q, gamma)

@@ -406,3 +406,16 @@ def test_docstring_math_block_present():
     for fn in (focal_loss, sigmoid_focal_loss, class_balanced_weights, FocalLoss, SigmoidFocalLoss):
         assert ".. math::" in fn.__doc__ and "Example:" in fn.__doc__
     assert math.isclose(0.0, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_one_minus_exp_and_log1p_keep_full_precision(dtype):
+    from focal.kernels import _log1p, _one_minus_exp
+
+    logp = -torch.logspace(-40, 1.5, 20001, dtype=torch.float64).to(dtype)
+    ref = -torch.expm1(logp.double())
+    assert ((_one_minus_exp(logp).double() - ref).abs() / ref).max().item() < 3e-7
+    assert _one_minus_exp(torch.zeros(1, dtype=dtype)).item() == 0.0
+    e = torch.logspace(-40, 0, 20001, dtype=torch.float64).to(dtype)
+    ref = torch.log1p(e.double())
+    assert ((_log1p(e).double() - ref).abs() / ref).max().item() < 3e-7

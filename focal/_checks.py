@@ -26,21 +26,25 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
 
 
+def _per_class(value: Union[Sequence[float], Tensor], name: str) -> Tensor:
+    """A per-class sequence or tensor as a 1-d floating tensor (not copied when it already is one)."""
+    if isinstance(value, Tensor):
+        if value.dim() != 1:
+            raise ValueError(f"{name} must be a 1-d tensor with one value per class, got shape {tuple(value.shape)}")
+        return value if value.is_floating_point() else value.float()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be None, a sequence or a tensor of per-class floats, got {type(value).__name__}")
+    return torch.tensor([float(v) for v in value], dtype=torch.float32)
+
+
 def _class_vector(value: ClassVector, name: str, num_classes: int, like: Tensor) -> Optional[Tensor]:
     """Turn a per-class sequence or tensor into a tensor of shape (C,) in the compute dtype on ``like``'s device."""
     if value is None:
         return None
-    if isinstance(value, Tensor):
-        if value.dim() != 1 or value.numel() != num_classes:
-            raise ValueError(f"{name} must hold one value per class ({num_classes}), got shape {tuple(value.shape)}")
-        if not value.is_floating_point():
-            value = value.float()
-        return value.to(device=like.device, dtype=_compute_dtype(like))
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be None, a sequence or a tensor of {num_classes} floats, got {type(value).__name__}")
-    if len(value) != num_classes:
-        raise ValueError(f"{name} must hold one value per class ({num_classes}), got {len(value)} values")
-    return torch.tensor([float(v) for v in value], dtype=_compute_dtype(like), device=like.device)
+    vector = _per_class(value, name)
+    if vector.numel() != num_classes:
+        raise ValueError(f"{name} must hold one value per class ({num_classes}), got {vector.numel()} values")
+    return vector.to(device=like.device, dtype=_compute_dtype(like))
 
 
 def _check_alpha(alpha: ClassVector) -> None:
@@ -101,15 +105,8 @@ def _class_shape(logits: Tensor) -> tuple:
 
 
 def _as_buffer(value: ClassVector, name: str) -> Optional[Tensor]:
-    if value is None:
-        return None
-    if isinstance(value, Tensor):
-        if value.dim() != 1:
-            raise ValueError(f"{name} must be a 1-d tensor with one value per class, got shape {tuple(value.shape)}")
-        return value.detach().clone().float()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be None, a sequence or a tensor of per-class floats, got {type(value).__name__}")
-    return torch.tensor([float(v) for v in value], dtype=torch.float32)
+    """A per-class argument as a float32 tensor the Module owns (a copy, so later edits of the caller's don't leak)."""
+    return None if value is None else _per_class(value, name).detach().clone().float()
 
 
 def _short(value) -> str:

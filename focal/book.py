@@ -1,7 +1,8 @@
 """Execute the book's chapters with papermill and build the Jupyter Book.
 
-The committed notebooks carry no outputs. ``python -m focal.book build`` assembles a staging copy of the book
-(``_build/src/``: ``_config.yml``, ``_toc.yml``, ``book/`` and the *executed* ``notebooks/``), executes every
+The committed notebooks carry no outputs. ``python -m focal.book build`` first trains every run of the profile that
+is not finished yet (:func:`train_book_runs`: one line per run, with the time left), then assembles a staging copy of
+the book (``_build/src/``: ``_config.yml``, ``_toc.yml``, ``book/`` and the *executed* ``notebooks/``), executes every
 chapter listed in ``_toc.yml`` in order with papermill (injecting ``PROFILE``), then renders the staging copy with
 ``jupyter-book build -W`` into ``_build/html/``. An executed notebook is reused while its fingerprint -- the
 notebook, the injected parameters and the source of ``focal/`` and ``benchmarks/`` -- is unchanged, so a second
@@ -34,7 +35,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["NotebookError", "repo_root", "toc_entries", "toc_notebooks", "fingerprint", "execute_notebook",
-           "stage_book", "execute_book", "build_html", "build", "find_chromium", "page_report",
+           "stage_book", "execute_book", "build_html", "train_book_runs", "build", "find_chromium", "page_report",
            "check_book", "main"]
 
 #: Files and folders of the book root copied into the staging tree (notebooks are written there executed).
@@ -275,6 +276,25 @@ def build_html(staging: str | os.PathLike, output: str | os.PathLike, *, warning
     return index
 
 
+def train_book_runs(profile: str | None = None, *, progress: bool = True, workers: int | None = None) -> list:
+    """Train every run the chapters need (:func:`focal.profiles.all_configs`) before they execute, in this process,
+    so the terminal shows which run of how many is training and the time left; finished runs are loaded.
+
+    Args:
+        profile: the book profile (None: the machine's default).
+        progress: print one line per run.
+        workers: parallel training processes; None: :func:`focal.results.default_workers` for this machine.
+    """
+    from focal import results as R
+    from focal.profiles import all_configs, default_profile
+
+    profile = profile or default_profile()
+    if progress:
+        print(f"training the runs of profile {profile} (finished runs are loaded) ...", flush=True)
+    return R.train_runs(all_configs(profile), progress=progress,
+                        workers=R.default_workers() if workers is None else workers)
+
+
 def build(profile: str | None = None, *, root: str | os.PathLike | None = None, only: str | None = None,
           force: bool = False, progress: bool = True) -> Path:
     """``make book``: stage the book, execute the chapters at ``profile``, render ``root/_build/html``.
@@ -285,6 +305,8 @@ def build(profile: str | None = None, *, root: str | os.PathLike | None = None, 
     root = Path(root) if root is not None else repo_root()
     staging = stage_book(root / "_build" / "src", root)
     start, say = time.perf_counter(), print if progress else (lambda *_, **__: None)
+    if only is None:  # one chapter alone trains (or loads) what it needs itself
+        train_book_runs(profile, progress=progress)
     execute_book(profile, staging, root=root, only=only, force=force, progress=progress)
     say("rendering the book with jupyter-book -W (every page, so no warning hides in a cached page) ...", flush=True)
     index = build_html(staging, root)

@@ -31,6 +31,9 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
                       help="dataset folder (default $FOCAL_DATA, else <repo>/data)")
     data.add_argument("--profile", choices=PROFILES, default=_DEFAULT.profile,
                       help="long-tail profile of -lt datasets (default %(default)s)")
+    data.add_argument("--n-max", type=int, default=None, metavar="N",
+                      help="head-class images of an -lt subset (with --imbalance 1: a balanced subset of N per "
+                           "class); default: the balanced set's per-class count")
     data.add_argument("--subset-seed", type=int, default=_DEFAULT.subset_seed,
                       help="seed of the long-tailed subset, fixed across training seeds as in LDAM-DRW "
                            "(default %(default)s)")
@@ -64,7 +67,7 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
     hw.add_argument("--device", default=_DEFAULT.device, help="auto, cpu, cuda or cuda:N (default %(default)s)")
     hw.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")
     hw.add_argument("--no-channels-last", dest="channels_last", action="store_false",
-                    help="no channels_last memory format on CUDA")
+                    help="keep the contiguous (NCHW) memory format instead of channels_last")
     hw.add_argument("--out", default=None, metavar="DIR", help="folder of run directories (default <data root>/runs)")
     hw.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
 

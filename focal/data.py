@@ -34,9 +34,14 @@ from focal.datasets import (  # noqa: F401
 from focal.loader import DeviceLoader
 
 __all__ = [
-    "DATASETS", "DataBundle", "DeviceLoader", "default_data_root", "load_data",
+    "BALANCED_SIZES", "DATASETS", "DataBundle", "DeviceLoader", "default_data_root", "load_data",
     "longtail_counts", "longtail_indices", "synthetic_images", "write_fake_cifar",
 ]
+
+#: Training images per class and number of classes of each balanced base set (what ``-lt`` subsets start from).
+BALANCED_SIZES: dict[str, tuple[int, int]] = {
+    "synthetic": (500, 10), "fashion-mnist": (6000, 10), "cifar10": (5000, 10), "cifar100": (500, 100),
+}
 
 #: Names accepted by :func:`load_data`.
 DATASETS = (
@@ -162,7 +167,7 @@ class DataBundle:
 
 
 def load_data(name: str, root=None, *, imbalance: float = 100.0, profile: str = "exp", seed: int = 0,
-              download: bool = False, verify: bool = True) -> DataBundle:
+              download: bool = False, verify: bool = True, n_max: int | None = None) -> DataBundle:
     """Load a dataset by name (one of :data:`DATASETS`) as a :class:`DataBundle`.
 
     ``synthetic``: 10 classes of 3x32x32 textures (:func:`synthetic_images`), 500 training and 100
@@ -173,7 +178,9 @@ def load_data(name: str, root=None, *, imbalance: float = 100.0, profile: str = 
     ``<root>/cifar-10-batches-py`` or ``<root>/cifar-100-python``, with its MD5 check unless
     ``verify=False``; normalised with LDAM-DRW's constants. An ``-lt`` name keeps the LDAM subset
     (:func:`longtail_counts`, :func:`longtail_indices`) with :math:`n_{\\max}` = the balanced set's
-    per-class count; the test split stays balanced.
+    per-class count (or ``n_max``); the test split stays balanced. With ``imbalance=1`` and a smaller ``n_max`` an
+    ``-lt`` name gives a *balanced* subset of ``n_max`` images per class, drawn the same way: the book's balanced
+    reference, the same size as a long-tailed set.
 
     Args:
         name: dataset name, e.g. ``"cifar10-lt"``.
@@ -183,6 +190,7 @@ def load_data(name: str, root=None, *, imbalance: float = 100.0, profile: str = 
         seed: seed of the long-tailed subset (``-lt`` names only).
         download: let torchvision download missing CIFAR/Fashion-MNIST files.
         verify: check that the files are the real data (MD5 for CIFAR, class counts for Fashion-MNIST).
+        n_max: images of the head class of an ``-lt`` subset; None keeps the balanced set's per-class count.
 
     Returns:
         The bundle, images on the CPU.
@@ -191,9 +199,16 @@ def load_data(name: str, root=None, *, imbalance: float = 100.0, profile: str = 
         >>> data = load_data("synthetic-lt", imbalance=10)
         >>> data.train_counts[0], data.train_counts[-1], data.description
         (500, 50, 'Synthetic-LT, exp profile, imbalance 10, subset seed 0')
+        >>> ref = load_data("synthetic-lt", imbalance=1, n_max=120)
+        >>> sum(ref.train_counts), ref.description
+        (1200, 'Synthetic, balanced subset of 120 per class, subset seed 0')
     """
     if name not in DATASETS:
         raise ValueError(f"dataset name must be one of {DATASETS}, got {name!r}")
+    if n_max is not None:
+        n_max = _check_int("n_max", n_max, 1)
+        if not name.endswith("-lt"):
+            raise ValueError(f"n_max applies to long-tailed ('-lt') datasets only, got name={name!r}")
     base, longtail = name.removesuffix("-lt"), name.endswith("-lt")
     root = default_data_root() if root is None else Path(root)
     if base == "synthetic":
@@ -206,9 +221,15 @@ def load_data(name: str, root=None, *, imbalance: float = 100.0, profile: str = 
     counts = torch.bincount(y_tr, minlength=len(classes)).tolist()
     description = f"{_TITLES[base]}, balanced"
     if longtail:
-        counts = longtail_counts(max(counts), len(classes), imbalance, profile)
+        if n_max is not None and n_max > min(counts):
+            raise ValueError(f"n_max={n_max} exceeds the {min(counts)} training images of the smallest class of "
+                             f"{name!r}")
+        counts = longtail_counts(max(counts) if n_max is None else n_max, len(classes), imbalance, profile)
         idx = torch.from_numpy(longtail_indices(y_tr.numpy(), counts, seed))
         x_tr, y_tr = x_tr[idx], y_tr[idx]
-        description = f"{_TITLES[base]}-LT, {profile} profile, imbalance {imbalance:g}, subset seed {seed}"
+        if n_max is not None and float(imbalance) == 1.0:
+            description = f"{_TITLES[base]}, balanced subset of {n_max:,} per class, subset seed {seed}"
+        else:
+            description = f"{_TITLES[base]}-LT, {profile} profile, imbalance {imbalance:g}, subset seed {seed}"
     return DataBundle(name, x_tr, y_tr, x_te, y_te, classes, len(classes), x_tr.shape[1], tuple(mean), tuple(std),
                       counts, description)

@@ -38,7 +38,8 @@ _AXIS_LABELS = {
 
 
 def set_style(*, force: bool = False) -> None:
-    """Apply the book's seaborn theme once (whitegrid, colour-blind palette, readable fonts).
+    """Apply the book's seaborn theme once (whitegrid, colour-blind palette, readable fonts), and in a notebook show
+    figures as PNG at twice the pixel density (sharp on high-density screens) and tables without truncated cells.
 
     Args:
         force: apply again even if already applied (e.g. after another library changed rcParams).
@@ -53,7 +54,28 @@ def set_style(*, force: bool = False) -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
                   rc={"figure.dpi": 100, "savefig.dpi": 150, "axes.titleweight": "bold",
                       "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False})
+    _notebook_display()
     _STYLE_APPLIED = True
+
+
+def _notebook_display() -> None:
+    """Inside IPython: figures as 2x-density PNG ("retina") and pandas tables with every cell shown in full."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book extra
+        return
+    if get_ipython() is None:
+        return
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("retina")
+    try:
+        import pandas as pd
+
+        pd.set_option("display.max_colwidth", None)
+        pd.set_option("display.width", None)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.5, height: float = 3.6, **kw):
@@ -306,7 +328,8 @@ def plot_group_accuracy(groups, *, ax=None) -> Figure:
 
 # ------------------------------------------------------------------------------------------ chapter 5
 def plot_reliability_diagrams(diagrams: Mapping[str, Mapping], *, ece: Mapping[str, float] | None = None) -> Figure:
-    """Reliability diagrams side by side: accuracy per confidence bin against the diagonal, gaps shaded.
+    """Reliability diagrams side by side (accuracy per confidence bin against the diagonal, gaps shaded), each over a
+    histogram of how many images fall in each bin, so that a bar drawn from a handful of images is seen as such.
 
     Args:
         diagrams: ``{loss label: dict}`` with numpy arrays ``lower``, ``upper`` (bin edges), ``accuracy`` and
@@ -316,14 +339,18 @@ def plot_reliability_diagrams(diagrams: Mapping[str, Mapping], *, ece: Mapping[s
     Example:
         >>> d = dict(lower=np.array([0, .5]), upper=np.array([.5, 1]), accuracy=np.array([.2, .9]),
         ...          confidence=np.array([.4, .8]), count=np.array([3, 7]))
-        >>> [a.get_xlabel() for a in plot_reliability_diagrams({"CE": d}).axes]
-        ['confidence']
+        >>> [a.get_ylabel() for a in plot_reliability_diagrams({"CE": d}).axes]
+        ['accuracy', 'share of images (%)']
     """
     if not diagrams:
         raise ValueError("diagrams must hold at least one {label: reliability data} entry")
-    fig, grid = _figure(len(diagrams), width=3.2, height=3.4, sharey=True)
+    set_style()
+    fig = Figure(figsize=(3.2 * len(diagrams), 4.6), layout="constrained")
+    grid = fig.subplots(2, len(diagrams), squeeze=False, sharex=True, sharey="row",
+                        gridspec_kw=dict(height_ratios=[3, 1.1]))
     pal = loss_palette(list(diagrams))
-    for a, (label, d) in zip(grid[0], diagrams.items()):
+    for i, (label, d) in enumerate(diagrams.items()):
+        a, h = grid[0][i], grid[1][i]
         lower, upper = np.asarray(d["lower"], float), np.asarray(d["upper"], float)
         acc, count = np.asarray(d["accuracy"], float), np.asarray(d["count"])
         mid, width = (lower + upper) / 2, upper - lower
@@ -334,7 +361,10 @@ def plot_reliability_diagrams(diagrams: Mapping[str, Mapping], *, ece: Mapping[s
               hatch="//", edgecolor="tab:red", label="gap to mean confidence")
         a.plot([0, 1], [0, 1], "--", color="0.3", lw=1)
         title = label if ece is None or label not in ece else f"{label}\nECE {ece[label]:.2f}%"
-        a.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=title)
+        a.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+        share = 100 * count / max(int(count.sum()), 1)
+        h.bar(mid, share, width=width, color=pal[label], edgecolor="white")
+        h.set(xlabel="confidence", ylabel="share of images (%)")
     grid[0][0].legend(loc="upper left", fontsize=8)
     return fig
 

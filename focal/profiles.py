@@ -5,18 +5,25 @@ The book's chapters run at one of three profiles:
 * ``smoke`` -- continuous integration: the synthetic long-tailed set, a small CNN, 1 epoch, 2 seeds; every
   chapter in well under two minutes on two CPU cores. Its numbers only show that the pipeline runs.
 * ``cpu`` -- the default without a GPU: Fashion-MNIST-LT (exponential profile, imbalance 100), the small CNN,
-  3 seeds, 20 epochs (test set evaluated every 2). Measured on two AMD EPYC cores: one run takes about 75 s
-  (about 3.0 s per training epoch of 14,886 images plus 1.3 s per evaluation of the 10,000 test images), so the
-  18 runs take about 23 minutes and the whole book well under 40. Imbalance 10 would add about 33 minutes
-  (``get_profile("cpu", imbalances=(100, 10))``).
+  20 epochs (test set evaluated every 5), **5 seeds** per loss setting, plus the balanced reference. Sized so that
+  the whole book builds in under 45 minutes on two cores (chapter 4 reports the training time it measured).
 * ``gpu`` -- the default with CUDA and CIFAR present: CIFAR-10-LT and CIFAR-100-LT at imbalance 100/50/10,
   ResNet-32, the 200-epoch recipe of Cao et al. (2019), 3 seeds.
 
-Every profile trains the same six loss settings: cross-entropy, softmax focal loss with
-:math:`\\gamma \\in \\{0.5, 1, 2\\}`, FLSD-53 (Mukhoti et al. 2020: :math:`\\gamma = 5` where
+The loss settings (:data:`LOSS_SETTINGS`): cross-entropy, softmax focal loss with
+:math:`\\gamma \\in \\{0.5, 1, 2, 3\\}`, FLSD-53 (Mukhoti et al. 2020: :math:`\\gamma = 5` where
 :math:`p_t < 0.2`, else 3) and class-balanced focal loss. For class-balanced focal we use :math:`\\gamma = 1`
 (the γ Cao et al. 2019 use for their focal rows) with :math:`\\beta = 0.9999`; Cui et al. (2019) tuned β and γ per
 column, so their "class-balanced (best)" row is not one fixed setting.
+
+Every seed trains on the **same** long-tailed subset (``Config.subset_seed`` = 0, as in LDAM-DRW); the seed changes
+the initial weights, the batch order and the augmentation. Two runs with the same seed and different losses are
+therefore paired, and the intervals of chapter 6 measure training noise, not subset noise.
+
+The **balanced reference** (:func:`reference_configs`): CE and focal γ = 1 trained on a *balanced* subset of the
+main dataset with as many training images as its long-tailed set (imbalance 1, ``n_max`` = long-tailed total / C),
+so that a class's accuracy in a long-tailed run can be read relative to what the same amount of data, spread evenly,
+gives that class: frequency effects separated from class difficulty.
 """
 from __future__ import annotations
 
@@ -36,19 +43,27 @@ __all__ = [
     "default_profile",
     "get_profile",
     "configs",
+    "reference_configs",
+    "all_configs",
+    "reference_n_max",
     "hardware_string",
     "cifar_present",
 ]
 
-#: The six (loss, γ) settings every profile trains. γ is None where the loss fixes it (CE, FLSD-53).
+#: The (loss, γ) settings every profile trains, in the book's order. γ is None where the loss fixes it (CE,
+#: FLSD-53). Focal γ = 3 is Mukhoti et al.'s fixed-γ setting, held against CE with FLSD-53 in chapter 6.
 LOSS_SETTINGS: tuple[tuple[str, float | None], ...] = (
     ("ce", None),
     ("focal", 0.5),
     ("focal", 1.0),
     ("focal", 2.0),
+    ("focal", 3.0),
     ("focal-flsd53", None),
     ("cb-focal", 1.0),
 )
+
+#: Loss settings of the balanced reference (:func:`reference_configs`).
+REFERENCE_LOSSES: tuple[tuple[str, float | None], ...] = (("ce", None), ("focal", 1.0))
 
 _LOSS_NAMES = {"ce": "CE", "focal": "focal", "focal-flsd53": "FLSD-53", "cb-focal": "CB focal",
                "sigmoid-focal": "sigmoid focal"}
@@ -77,8 +92,9 @@ def loss_label(loss: str, gamma: float | None = None) -> str:
     return f"{name} γ={float(gamma):g}"
 
 
-#: Labels of :data:`LOSS_SETTINGS`, in the order every table and legend of the book uses.
-LOSS_LABELS: tuple[str, ...] = tuple(loss_label(loss, gamma) for loss, gamma in LOSS_SETTINGS)
+#: Labels of :data:`LOSS_SETTINGS`, in the order every table and legend of the book uses (sigmoid focal, which a
+#: profile may add, goes last).
+LOSS_LABELS: tuple[str, ...] = tuple(loss_label(loss, gamma) for loss, gamma in LOSS_SETTINGS) + ("sigmoid focal γ=1",)
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,7 @@ class Profile:
     Example:
         >>> p = get_profile("smoke")
         >>> p.name, p.datasets, p.epochs, len(p.losses) * len(p.seeds)
-        ('smoke', ('synthetic-lt',), 1, 12)
+        ('smoke', ('synthetic-lt',), 1, 14)
     """
 
     name: str  # "smoke", "cpu" or "gpu" (or a custom name)
@@ -96,8 +112,10 @@ class Profile:
     imbalances: tuple[float, ...]  # imbalance ratios rho = n_max / n_min; the first is the main one
     model: str  # a name of focal.models.MODELS
     epochs: int  # training epochs per run
-    seeds: tuple[int, ...]  # one run per seed; mean +- std over these
+    seeds: tuple[int, ...]  # one run per seed; paired differences over these
     losses: tuple[tuple[str, float | None], ...] = LOSS_SETTINGS  # (loss, gamma) pairs
+    reference_losses: tuple[tuple[str, float | None], ...] = REFERENCE_LOSSES  # balanced reference, () for none
+    reference_seeds: tuple[int, ...] = (0, 1, 2)  # seeds of the balanced reference
     lt_profile: str = "exp"  # long-tail profile of the training set: "exp" or "step"
     batch_size: int = 128  # SGD batch size
     lr: float = 0.1  # peak learning rate (after warm-up)
@@ -111,6 +129,13 @@ class Profile:
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        for attr in ("reference_losses", "reference_seeds"):
+            value = getattr(self, attr)
+            if isinstance(value, (str, bytes)):
+                raise ValueError(f"{attr} must be a sequence, got {value!r}")
+            object.__setattr__(self, attr, tuple(value))
+        if self.reference_losses and not self.reference_seeds:
+            raise ValueError("reference_seeds must be non-empty when reference_losses are given")
         for attr in ("datasets", "imbalances", "seeds", "losses"):
             value = getattr(self, attr)
             if isinstance(value, (str, bytes)) or len(tuple(value)) == 0:
@@ -120,11 +145,12 @@ class Profile:
             value = getattr(self, attr)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{attr} must be a positive int, got {value!r}")
-        if any(not isinstance(s, int) for s in self.seeds):
-            raise TypeError(f"seeds must be ints, got {self.seeds!r}")
+        for attr in ("seeds", "reference_seeds"):
+            if any(isinstance(s, bool) or not isinstance(s, int) for s in getattr(self, attr)):
+                raise TypeError(f"{attr} must be ints, got {getattr(self, attr)!r}")
         if any(float(i) < 1 for i in self.imbalances):
             raise ValueError(f"imbalances must be >= 1, got {self.imbalances!r}")
-        for pair in self.losses:
+        for pair in self.losses + self.reference_losses:
             if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in _LOSS_NAMES):
                 raise ValueError(f"losses must be (loss, gamma) pairs with loss in {sorted(_LOSS_NAMES)}, "
                                  f"got {pair!r}")
@@ -168,8 +194,9 @@ class Profile:
             '0, 1'
         """
         return dict(profile=self.name, profile_description=self.description, model=self.model,
-                    epochs=self.epochs, seeds=", ".join(map(str, self.seeds)), n_runs=self.num_runs,
-                    eval_every=self.eval_every)
+                    epochs=self.epochs, seeds=", ".join(map(str, self.seeds)), n_seeds=len(self.seeds),
+                    n_runs=self.num_runs, n_reference_runs=len(self.reference_losses) * len(self.reference_seeds),
+                    reference_seeds=", ".join(map(str, self.reference_seeds)), eval_every=self.eval_every)
 
     def load_data(self, seed: int = 0):
         """The main long-tailed dataset of this profile (:func:`focal.data.load_data`), subset ``seed``."""
@@ -177,6 +204,13 @@ class Profile:
 
         return load_data(self.dataset, self.data_root, imbalance=self.imbalance, profile=self.lt_profile,
                          seed=seed, verify=self.verify)
+
+    def load_reference_data(self, seed: int = 0):
+        """The balanced reference's training set (:func:`reference_n_max` images per class), subset ``seed``."""
+        from focal.data import load_data
+
+        return load_data(self.dataset, self.data_root, imbalance=1.0, profile=self.lt_profile, seed=seed,
+                         verify=self.verify, n_max=reference_n_max(self))
 
     @property
     def num_runs(self) -> int:
@@ -188,12 +222,12 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         datasets=("synthetic-lt",), imbalances=(100.0,), model="small-cnn", epochs=1, seeds=(0, 1),
-        note="a CI smoke test: its numbers only show that the pipeline runs",
+        reference_seeds=(0, 1), note="a CI smoke test: its numbers only show that the pipeline runs",
     ),
     "cpu": Profile(
         name="cpu",
-        datasets=("fashion-mnist-lt",), imbalances=(100.0,), model="small-cnn", epochs=20, seeds=(0, 1, 2),
-        eval_every=2,
+        datasets=("fashion-mnist-lt",), imbalances=(100.0,), model="small-cnn", epochs=20,
+        seeds=(0, 1, 2, 3, 4), eval_every=5,
     ),
     "gpu": Profile(
         name="gpu",
@@ -285,7 +319,7 @@ def configs(profile: Profile | str | None = None, *, dataset: str | None = None,
     Example:
         >>> cs = configs("smoke")
         >>> len(cs), cs[0].loss, cs[0].epochs, cs[-1].loss, cs[-1].seed
-        (12, 'ce', 1, 'cb-focal', 1)
+        (14, 'ce', 1, 'cb-focal', 1)
     """
     from focal.train import Config
 
@@ -296,21 +330,61 @@ def configs(profile: Profile | str | None = None, *, dataset: str | None = None,
         raise ValueError(f"dataset {dataset!r} is not in profile {profile.name!r}: {profile.datasets}")
     if imbalance is not None and float(imbalance) not in {float(i) for i in profile.imbalances}:
         raise ValueError(f"imbalance {imbalance!r} is not in profile {profile.name!r}: {profile.imbalances}")
-    out = []
-    for ds in datasets:
-        for imb in imbalances:
-            for loss, gamma in profile.losses:
-                for seed in profile.seeds:
-                    kwargs = dict(dataset=ds, imbalance=float(imb), profile=profile.lt_profile,
-                                  model=profile.model, loss=loss, epochs=profile.epochs,
-                                  batch_size=profile.batch_size, lr=profile.lr, beta=profile.beta,
-                                  eval_every=profile.eval_every,
-                                  seed=seed, device=profile.device, data_root=profile.data_root,
-                                  verify=profile.verify)
-                    if gamma is not None:
-                        kwargs["gamma"] = float(gamma)
-                    out.append(Config(**kwargs))
-    return out
+    return [_config(profile, ds, float(imb), loss, gamma, seed)
+            for ds in datasets for imb in imbalances for loss, gamma in profile.losses for seed in profile.seeds]
+
+
+def _config(profile: Profile, dataset: str, imbalance: float, loss: str, gamma: float | None, seed: int,
+            n_max: int | None = None):
+    from focal.train import Config
+
+    kwargs = dict(dataset=dataset, imbalance=imbalance, profile=profile.lt_profile, model=profile.model, loss=loss,
+                  epochs=profile.epochs, batch_size=profile.batch_size, lr=profile.lr, beta=profile.beta,
+                  eval_every=profile.eval_every, seed=seed, device=profile.device, data_root=profile.data_root,
+                  verify=profile.verify, n_max=n_max)
+    if gamma is not None:
+        kwargs["gamma"] = float(gamma)
+    return Config(**kwargs)
+
+
+def reference_n_max(profile: Profile | str | None = None) -> int:
+    """Images per class of the balanced reference: the main long-tailed set's total divided by the number of
+    classes (rounded down), so that the reference trains on as many images as the long-tailed runs.
+
+    Example:
+        >>> reference_n_max("cpu")  # Fashion-MNIST-LT at imbalance 100 has 14,886 images
+        1488
+    """
+    from focal.data import BALANCED_SIZES, longtail_counts
+
+    profile = get_profile(profile)
+    per_class, num_classes = BALANCED_SIZES[profile.image_dataset]
+    return sum(longtail_counts(per_class, num_classes, profile.imbalance, profile.lt_profile)) // num_classes
+
+
+def reference_configs(profile: Profile | str | None = None) -> list:
+    """The balanced reference runs: every ``profile.reference_losses`` setting x ``profile.reference_seeds`` on
+    the main dataset at imbalance 1 with :func:`reference_n_max` images per class (same subset for every seed).
+
+    Example:
+        >>> cs = reference_configs("cpu")
+        >>> len(cs), cs[0].imbalance, cs[0].n_max, cs[-1].loss, cs[-1].gamma
+        (6, 1.0, 1488, 'focal', 1.0)
+    """
+    profile = get_profile(profile)
+    n_max = reference_n_max(profile)
+    return [_config(profile, profile.dataset, 1.0, loss, gamma, seed, n_max=n_max)
+            for loss, gamma in profile.reference_losses for seed in profile.reference_seeds]
+
+
+def all_configs(profile: Profile | str | None = None) -> list:
+    """Every run the book trains for a profile: :func:`configs` then :func:`reference_configs`.
+
+    Example:
+        >>> len(all_configs("smoke")) == len(configs("smoke")) + len(reference_configs("smoke"))
+        True
+    """
+    return configs(profile) + reference_configs(profile)
 
 
 def hardware_string(device: str | None = None) -> str:

@@ -9,10 +9,16 @@ Sources (keys of ``book/references.bib``):
 * ``cui2019`` -- Cui et al., *Class-Balanced Loss Based on Effective Number of Samples*, CVPR 2019, Table 2:
   top-1 error (%) of ResNet-32 on long-tailed CIFAR (exponential profile), balanced test set.
 * ``cao2019`` -- Cao et al., *Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss*,
-  NeurIPS 2019, Table 2: same setting, exponential and step profiles, imbalance 100 and 10.
+  NeurIPS 2019, Table 2: same setting, exponential and step profiles, imbalance 100 and 10. Its CE ("ERM") and focal
+  rows at the exponential profile are Cui et al.'s numbers reprinted (equal to 0.01 points), so they are one source,
+  not two confirmations (:data:`REPRINTED`); its step-profile rows and its CB focal rows are its own.
+
 * ``mukhoti2020`` -- Mukhoti et al., *Calibrating Deep Neural Networks using Focal Loss*, NeurIPS 2020, the
   authors' README: ResNet-50 on *balanced* CIFAR-10, error and ECE before/after temperature scaling.
 * ``cao2019`` code (``imbalance_cifar.py``): the CIFAR-10-LT class counts.
+
+Forms of the loss: Cui et al.'s focal and class-balanced focal rows use the **sigmoid** form (one binary focal term
+per class); Cao et al.'s focal rows use the softmax form with γ = 1, as this book does.
 """
 from __future__ import annotations
 
@@ -22,7 +28,9 @@ __all__ = [
     "MUKHOTI2020_CIFAR10",
     "CIFAR10_LT_COUNTS",
     "CIFAR_LT_TOTALS",
+    "REPRINTED",
     "published_top1_rows",
+    "focal_minus_ce",
     "published_calibration_rows",
     "MATCHING_ROWS",
     "comparison_table",
@@ -99,6 +107,40 @@ CIFAR_LT_TOTALS: dict[tuple[str, float], int] = {
 }
 
 
+#: Cells of Cao et al. 2019, Table 2 that reprint Cui et al. 2019, Table 2: ``(dataset, lt_profile, Cao's row)``.
+REPRINTED: frozenset[tuple[str, str, str]] = frozenset(
+    (ds, "exp", row) for ds in ("cifar10-lt", "cifar100-lt") for row in ("ERM (CE)", "Focal"))
+
+
+def focal_minus_ce() -> list[dict]:
+    """Every *independent* published focal − CE gap in top-1 error (points): Cui et al.'s columns and Cao et al.'s
+    own (step-profile) columns; Cao et al.'s exponential-profile cells are Cui's reprinted and are left out.
+
+    Returns:
+        Rows with ``source``, ``dataset``, ``lt_profile``, ``imbalance``, ``focal``, ``ce``, ``gap`` (focal − CE)
+        and ``form`` (``"sigmoid"`` for Cui et al.'s focal, ``"softmax"`` for Cao et al.'s).
+
+    Example:
+        >>> gaps = [r["gap"] for r in focal_minus_ce()]
+        >>> len(gaps), round(min(gaps), 2), round(max(gaps), 2)
+        (16, -1.9, 1.17)
+    """
+    rows = []
+    for ds, table in CUI2019_TOP1_ERROR.items():
+        for imb, ce in table["Softmax CE"].items():
+            focal = table["Focal (γ=1)"][imb]
+            rows.append(dict(source="Cui et al. 2019, Table 2", dataset=ds, lt_profile="exp", imbalance=float(imb),
+                             focal=focal, ce=ce, gap=round(focal - ce, 2), form="sigmoid"))
+    for (ds, lt_profile), table in CAO2019_TOP1_ERROR.items():
+        if (ds, lt_profile, "Focal") in REPRINTED:
+            continue
+        for imb, ce in table["ERM (CE)"].items():
+            focal = table["Focal"][imb]
+            rows.append(dict(source="Cao et al. 2019, Table 2", dataset=ds, lt_profile=lt_profile,
+                             imbalance=float(imb), focal=focal, ce=ce, gap=round(focal - ce, 2), form="softmax"))
+    return rows
+
+
 def published_top1_rows(dataset: str | None = None, imbalances=None) -> list[dict]:
     """Flatten the published top-1 tables into rows, one per (source, dataset, profile, loss, imbalance).
 
@@ -159,10 +201,11 @@ MATCHING_ROWS: dict[str, dict[str, str]] = {
 
 def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_label: str,
                      lt_profile: str = "exp"):
-    """Our top-1 errors beside the published ones, in clearly labelled columns ("ours: ...", "published: ...").
+    """Our top-1 errors beside the published ones: one column for ours, one per *independent* source.
 
-    When ``dataset`` is not a CIFAR-LT set (e.g. Fashion-MNIST-LT on the cpu profile) the published columns show
-    CIFAR-10-LT at the same imbalance and say "not comparable" in their header.
+    A cell of Cao et al. that reprints Cui et al. (:data:`REPRINTED`) is shown as ``"= Cui et al."`` rather than as a
+    second confirmation of the same number. When ``dataset`` is not a CIFAR-LT set (e.g. Fashion-MNIST-LT on the cpu
+    profile) the published columns show CIFAR-10-LT at the same imbalance and say "not comparable" in their header.
 
     Args:
         ours: ``{loss label: "mean ± std" text}`` (see :func:`focal.results.seed_summary`).
@@ -176,9 +219,9 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
         (``"—"`` where a source has no matching row or column).
 
     Example:
-        >>> t = comparison_table({"CE": "29.9 ± 0.4"}, "cifar10-lt", 100, "ours")
-        >>> t.loc["CE"].tolist()
-        ['29.9 ± 0.4', '29.64', '29.64']
+        >>> t = comparison_table({"CE": "29.9 ± 0.4", "CB focal γ=1": "25.0 ± 0.5"}, "cifar10-lt", 100, "ours")
+        >>> t.loc["CE"].tolist(), t.loc["CB focal γ=1"].tolist()
+        (['29.9 ± 0.4', '29.64', '= Cui et al.'], ['25.0 ± 0.5', '25.43', '25.43'])
     """
     import pandas as pd
 
@@ -187,14 +230,22 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
     title = {"cifar10-lt": "CIFAR-10-LT", "cifar100-lt": "CIFAR-100-LT"}[published_ds]
     lookup = {(r["source"], r["loss"]): r["top1_error"]
               for r in published_top1_rows(published_ds, [imbalance]) if r["lt_profile"] == lt_profile}
-    columns = {f"ours: {ours_label}": []}
     sources = ("Cui et al. 2019, Table 2", "Cao et al. 2019, Table 2")
-    headers = [f"published: {s} ({title} {lt_profile} ρ={float(imbalance):g}, ResNet-32{caveat})" for s in sources]
-    for h in headers:
-        columns[h] = []
-    for loss, text in ours.items():
-        columns[f"ours: {ours_label}"].append(text)
-        for source, h in zip(sources, headers):
-            value = lookup.get((source, MATCHING_ROWS.get(loss, {}).get(source)))
-            columns[h].append("—" if value is None else f"{value:.2f}")
+    forms = {"Cui et al. 2019, Table 2": "; focal and CB rows: sigmoid form",
+             "Cao et al. 2019, Table 2": "; focal: softmax form"}
+    headers = [f"published: {s} ({title} {lt_profile} ρ={float(imbalance):g}, ResNet-32{forms[s]}{caveat})"
+               for s in sources]
+    columns = {f"ours: {ours_label}": list(ours.values())}
+    for source, header in zip(sources, headers):
+        cells = []
+        for loss in ours:
+            row = MATCHING_ROWS.get(loss, {}).get(source)
+            value = lookup.get((source, row))
+            if value is None:
+                cells.append("—")
+            elif source.startswith("Cao") and (published_ds, lt_profile, row) in REPRINTED:
+                cells.append("= Cui et al.")
+            else:
+                cells.append(f"{value:.2f}")
+        columns[header] = cells
     return pd.DataFrame(columns, index=pd.Index(list(ours), name="loss"))

@@ -10,73 +10,127 @@ set is split per class into two halves (:func:`balanced_halves`); T is fitted on
 """
 from __future__ import annotations
 
-import io
+import os
 import sys
+import time
 from pathlib import Path
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from focal import metrics
 from focal.profiles import LOSS_LABELS, loss_label
 
 __all__ = [
-    "train_runs", "runs_frame", "seed_summary", "history_frame", "per_class_frame", "class_thirds",
+    "train_runs", "default_workers", "runs_frame", "seed_summary", "history_frame", "per_class_frame", "class_thirds",
     "group_frame", "balanced_halves", "calibration_frames", "class_counts_frame", "format_mean_std", "select",
     "summary_table", "calibration_table", "load_labels", "provenance",
 ]
 
 
-class _LineWriter(io.TextIOBase):
-    """File-like object that turns tqdm's carriage-return redraws into one plain line per update.
+def _duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"4 min 05 s"`` or ``"12 s"``.
 
-    A notebook stores every write of a running cell as its own output, and a static page cannot replay ``\\r``:
-    plain lines read well in both.
+    Example:
+        >>> _duration(3725), _duration(245), _duration(12.4)
+        ('1 h 02 min', '4 min 05 s', '12 s')
     """
-
-    def __init__(self, stream):
-        self.stream, self._last = stream, ""
-
-    def write(self, text: str) -> int:
-        line = text.replace("\x1b[A", "").strip("\r\n ")
-        if line and line != self._last:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self._last = line
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
 
 
-def train_runs(configs: Sequence, out=None, *, progress: bool = True, file=None) -> list[tuple]:
-    """Train (or load, when finished earlier) every config, with one text progress line per run.
+def _train_in_worker(config, out, threads: int):
+    import torch
+
+    from focal.train import train
+
+    torch.set_num_threads(threads)
+    return train(config, out, progress=False)
+
+
+def default_workers(cores: int | None = None) -> int:
+    """Parallel training workers for this machine: one per two cores from four cores up, else one.
+
+    Two workers of one thread each are no faster than one worker with two threads on two cores, so a two-core
+    machine trains one run at a time with both cores.
+
+    Example:
+        >>> default_workers(2), default_workers(4), default_workers(16)
+        (1, 2, 8)
+    """
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return cores // 2 if cores >= 4 else 1
+
+
+def train_runs(configs: Sequence, out=None, *, progress: bool = True, file=None, workers: int = 1) -> list[tuple]:
+    """Train the runs of ``configs`` that are not finished yet and load the others, in order.
+
+    Progress is plain text, one line per event (a notebook stores each write as output and a static page cannot
+    replay ``\\r``): one line for the finished runs found on disk, then for every run it trains ``run k/n``, its
+    name, and when it is done, the elapsed time and the estimated time left (mean time of the runs trained so far
+    times the runs still to train).
 
     Args:
-        configs: :class:`focal.train.Config` objects, e.g. from :func:`focal.profiles.configs`.
+        configs: :class:`focal.train.Config` objects, e.g. from :func:`focal.profiles.all_configs`.
         out: parent folder of the run directories (default ``<data root>/runs``).
-        progress: print progress lines (run k of n, elapsed, remaining, which run).
-        file: where progress goes (default ``sys.stdout``, so it lands in the notebook as text).
+        progress: print progress lines.
+        file: where progress goes (default ``sys.stdout``, so it lands in the notebook or the terminal).
+        workers: train this many runs at once in separate processes (each with ``cores // workers`` threads); 1
+            trains in this process. See :func:`default_workers`.
 
     Returns:
         ``[(config, metrics dict)]`` in the order of ``configs``.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
     from focal.data import default_data_root
     from focal.train import run_name, train
 
     root = Path(out) if out is not None else default_data_root() / "runs"
-    stream = _LineWriter(file if file is not None else sys.stdout)
-    results = []
-    with tqdm(total=len(configs), desc="run", file=stream, mininterval=0, disable=not progress,
-              bar_format="{desc} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}") as bar:
-        for config in configs:
-            name = run_name(config)
-            loaded = (root / name / "metrics.json").is_file()
-            results.append((config, train(config, out, progress=False)))
-            bar.set_postfix_str(f"{'loaded' if loaded else 'trained'} {name}", refresh=False)
-            bar.update()
+    stream = file if file is not None else sys.stdout
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=stream, flush=True)
+
+    names = [run_name(c) for c in configs]
+    todo = [i for i, name in enumerate(names) if not (root / name / "metrics.json").is_file()]
+    n, loaded = len(configs), len(configs) - len(todo)
+    say(f"{n} runs: {loaded} finished earlier (loaded from disk), {len(todo)} to train")
+    results: list = [None] * n
+    for i, config in enumerate(configs):
+        if i not in todo:
+            results[i] = (config, train(config, out, progress=False))
+    tic = time.perf_counter()
+
+    def done(k: int, i: int) -> None:
+        elapsed = time.perf_counter() - tic
+        left = elapsed / k * (len(todo) - k)
+        say(f"run {k}/{len(todo)} done: {names[i]} in {_duration(results[i][1].get('train_time_s', elapsed / k))}; "
+            f"elapsed {_duration(elapsed)}, about {_duration(left)} left")
+
+    if workers == 1 or len(todo) < 2:
+        for k, i in enumerate(todo, start=1):
+            say(f"run {k}/{len(todo)} training {names[i]}")
+            results[i] = (configs[i], train(configs[i], out, progress=False))
+            done(k, i)
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    say(f"training {len(todo)} runs in {workers} worker processes of {threads} threads each")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_in_worker, configs[i], out, threads): i for i in todo}
+        for k, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            results[i] = (configs[i], future.result())
+            done(k, i)
     return results
 
 
@@ -294,7 +348,8 @@ def calibration_frames(results: Iterable[tuple], *, split_seed: int = 0, n_bins:
         results: ``(config, metrics)`` pairs of finished runs (their ``test_logits.npz`` is read).
         split_seed: seed of :func:`balanced_halves`.
         n_bins: bins of the calibration errors.
-        diagram_losses: loss labels whose reliability-diagram data to return (first seed of each).
+        diagram_losses: loss labels whose reliability-diagram data to return, pooled over every seed (each run's
+            evaluation half; "after T" divides each run's logits by its own fitted T).
 
     Returns:
         ``(calib, temps, diagrams)``: ``calib`` has columns ``loss``, ``seed``, ``metric`` (ECE / AdaECE /
@@ -304,7 +359,7 @@ def calibration_frames(results: Iterable[tuple], *, split_seed: int = 0, n_bins:
     """
     from focal.train import load_logits
 
-    calib_rows, temp_rows, diagrams = [], [], {}
+    calib_rows, temp_rows, diagrams, pooled = [], [], {}, {}
     for config, run in results:
         label = loss_label(config.loss, config.gamma)
         logits, labels = load_logits(run["run_dir"])
@@ -317,11 +372,14 @@ def calibration_frames(results: Iterable[tuple], *, split_seed: int = 0, n_bins:
             calib_rows.append({**ident, "metric": name, "stage": "after T", "value": 100 * s[f"ts_{key}"]})
         temp_rows.append({**ident, "temperature": s["temperature"], "nll_before": s["nll"],
                           "nll_after": s["ts_nll"]})
-        if label in diagram_losses and (label, "before T") not in diagrams:
-            probs = _softmax(logits[ev])
-            diagrams[(label, "before T")] = metrics.reliability_diagram(probs, labels[ev], n_bins)
-            diagrams[(label, "after T")] = metrics.reliability_diagram(
-                _softmax(logits[ev] / s["temperature"]), labels[ev], n_bins)
+        if label in diagram_losses:  # pooled over seeds: each run's evaluation half, scaled by its own T
+            pooled.setdefault(label, []).append((logits[ev], labels[ev], s["temperature"]))
+    for label, parts in pooled.items():
+        z = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts])
+        scaled = np.concatenate([p[0] / p[2] for p in parts])
+        diagrams[(label, "before T")] = metrics.reliability_diagram(_softmax(z), y, n_bins)
+        diagrams[(label, "after T")] = metrics.reliability_diagram(_softmax(scaled), y, n_bins)
     return pd.DataFrame(calib_rows), pd.DataFrame(temp_rows), diagrams
 
 

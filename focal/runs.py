@@ -56,6 +56,7 @@ class Config:
     data_root: str | None = None  # dataset folder; None -> focal.data.default_data_root() (not part of the identity)
     imbalance: float = 100.0  # n_max / n_min of the long-tailed train split (-lt datasets only)
     profile: str = "exp"  # long-tail profile: exp or step (-lt datasets only)
+    n_max: int | None = None  # head-class images of an -lt subset; None: the balanced set's per-class count
     model: str = "resnet32"  # one of focal.models.MODELS
     loss: str = "ce"  # one of LOSSES
     gamma: float = 1.0  # focusing parameter of focal, sigmoid-focal and cb-focal
@@ -72,7 +73,7 @@ class Config:
     subset_seed: int = 0  # seed of the long-tailed subset; LDAM-DRW keeps 0 whatever the training seed
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N (not part of the identity)
     amp: bool = True  # bf16 autocast; effective on CUDA only
-    channels_last: bool = True  # NHWC memory format; effective on CUDA only
+    channels_last: bool = True  # NHWC memory format (faster on CUDA and, with oneDNN, on CPU)
     augment: bool = True  # random crop (4-pixel zero padding) + horizontal flip
     eval_every: int = 1  # evaluate on the test set every k epochs (and always after the last)
     verify: bool = True  # check dataset checksums when loading (not part of the identity)
@@ -108,6 +109,15 @@ class Config:
         object.__setattr__(self, "lr_milestones", tuple(sorted(int(m) for m in milestones)))
         if self.data_root is not None:
             object.__setattr__(self, "data_root", os.fspath(self.data_root))
+        if self.n_max is not None:
+            if isinstance(self.n_max, bool) or not isinstance(self.n_max, numbers.Integral):
+                raise TypeError(f"Config.n_max must be an int or None, got {self.n_max!r}")
+            if self.n_max < 1:
+                raise ValueError(f"Config.n_max must be >= 1, got {self.n_max!r}")
+            if not self.dataset.endswith("-lt"):
+                raise ValueError(f"Config.n_max applies to long-tailed ('-lt') datasets only, got "
+                                 f"dataset={self.dataset!r}")
+            object.__setattr__(self, "n_max", int(self.n_max))
         checks = [
             ("imbalance", self.imbalance >= 1, ">= 1"), ("gamma", self.gamma >= 0, ">= 0"),
             ("beta", 0 <= self.beta < 1, "in [0, 1)"), ("epochs", self.epochs >= 1, ">= 1"),
@@ -165,14 +175,16 @@ def identity(config: Config) -> dict[str, Any]:
         del ident["beta"]
     if not config.dataset.endswith("-lt"):
         del ident["imbalance"], ident["profile"], ident["subset_seed"]
+    if config.n_max is None:
+        del ident["n_max"]
     return ident
 
 
 def run_name(config: Config) -> str:
     """Readable, unique directory name of a run.
 
-    ``{dataset}[_if{imbalance}[_{profile}]]_{model}_{loss}[_g{gamma}][_b{beta}]_e{epochs}_s{seed}[_{hash}]``, where
-    the profile appears only when it is not ``exp`` and the 8-hex hash covers every other identity field that differs
+    ``{dataset}[_if{imbalance}[_{profile}][_n{n_max}]]_{model}_{loss}[_g{gamma}][_b{beta}]_e{epochs}_s{seed}[_{hash}]``,
+    where the profile appears only when it is not ``exp``, ``n_max`` only when set, and the 8-hex hash covers every other identity field that differs
     from its default, so two configs with different results never share a name.
 
     Example:
@@ -180,6 +192,8 @@ def run_name(config: Config) -> str:
         'cifar10-lt_if100_resnet32_cb-focal_g0.5_b0.9999_e200_s0'
         >>> run_name(Config(lr=0.05)) != run_name(Config())
         True
+        >>> run_name(Config(imbalance=1, n_max=1240))
+        'cifar10-lt_if1_n1240_resnet32_ce_e200_s0'
     """
     ident = identity(config)
     parts = [config.dataset]
@@ -187,13 +201,15 @@ def run_name(config: Config) -> str:
         parts.append(f"if{_fmt(config.imbalance)}")
         if config.profile != "exp":
             parts.append(config.profile)
+        if config.n_max is not None:
+            parts.append(f"n{config.n_max}")
     parts += [config.model, config.loss]
     if "gamma" in ident:
         parts.append(f"g{_fmt(config.gamma)}")
     if "beta" in ident:
         parts.append(f"b{_fmt(config.beta)}")
     parts += [f"e{config.epochs}", f"s{config.seed}"]
-    named = {"dataset", "imbalance", "profile", "model", "loss", "gamma", "beta", "epochs", "seed"}
+    named = {"dataset", "imbalance", "profile", "n_max", "model", "loss", "gamma", "beta", "epochs", "seed"}
     default = Config().to_dict()
     rest = {k: v for k, v in ident.items() if k not in named and v != default[k]}
     if rest:

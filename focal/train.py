@@ -210,7 +210,7 @@ def train(config: Config, out: str | os.PathLike | None = None, *, progress: boo
 
 def _load(config: Config, rank: int, world_size: int):
     kwargs = dict(root=config.data_root, imbalance=config.imbalance, profile=config.profile,
-                  seed=config.subset_seed, download=config.download, verify=config.verify)
+                  seed=config.subset_seed, download=config.download, verify=config.verify, n_max=config.n_max)
     if rank == 0:  # rank 0 downloads/unpacks first; the others then read what it left
         data = load_data(config.dataset, **kwargs)
     _barrier(world_size)
@@ -239,7 +239,7 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
     torch.manual_seed(config.seed)
     model = build_model(config.model, data.num_classes, data.in_channels, prior=model_prior(config, data.num_classes))
-    fmt = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format  # oneDNN on CPU prefers it too
     model = model.to(device=device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)

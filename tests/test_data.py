@@ -449,3 +449,58 @@ def test_loader_rejects_bad_arguments(kwargs, error, match):
 def test_all_dataset_names_have_a_loader():
     assert {name.removesuffix("-lt") for name in DATASETS} == set(fd._TITLES)
     assert all(f"{base}-lt" in DATASETS for base in fd._TITLES)
+
+
+# ------------------------------------------------------------------------------------ balanced reference (n_max)
+def test_n_max_with_imbalance_1_gives_a_balanced_subset_drawn_like_ldam():
+    from focal.data import BALANCED_SIZES, load_data, longtail_indices
+
+    ref = load_data("synthetic-lt", imbalance=1, n_max=37, seed=3)
+    assert ref.train_counts == [37] * 10 and len(ref.train_targets) == 370
+    assert torch.bincount(ref.train_targets).tolist() == [37] * 10
+    full = load_data("synthetic")
+    idx = longtail_indices(full.train_targets.numpy(), [37] * 10, seed=3)
+    assert torch.equal(ref.train_images, full.train_images[idx])  # the same per-class shuffle as the LT subsets
+    assert BALANCED_SIZES["synthetic"] == (max(full.train_counts), full.num_classes)
+
+
+def test_n_max_scales_a_long_tail():
+    from focal.data import load_data
+
+    lt = load_data("synthetic-lt", imbalance=10, n_max=200)
+    assert lt.train_counts[0] == 200 and lt.train_counts[-1] == 20
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(name="synthetic", n_max=10), ValueError, "long-tailed"),
+    (dict(name="synthetic-lt", n_max=0), ValueError, "n_max"),
+    (dict(name="synthetic-lt", n_max=501), ValueError, "n_max=501 exceeds"),
+    (dict(name="synthetic-lt", n_max=2.5), TypeError, "n_max"),
+])
+def test_n_max_errors_name_the_argument(kwargs, error, match):
+    from focal.data import load_data
+
+    with pytest.raises(error, match=match):
+        load_data(kwargs.pop("name"), **kwargs)
+
+
+def test_fashion_mnist_balanced_size_is_what_the_files_hold():
+    from focal.data import BALANCED_SIZES, DEBIAN_FASHION_MNIST, load_data
+
+    if not (DEBIAN_FASHION_MNIST / "train-labels-idx1-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data = load_data("fashion-mnist")
+    assert BALANCED_SIZES["fashion-mnist"] == (max(data.train_counts), data.num_classes)
+
+
+def test_config_n_max_is_part_of_the_run_name_and_validated():
+    from focal.train import Config, run_name
+
+    a = Config(dataset="synthetic-lt", imbalance=1, n_max=120)
+    assert "_if1_n120_" in run_name(a) and run_name(a) != run_name(a.replace(n_max=121))
+    assert run_name(Config(dataset="synthetic-lt")) == run_name(Config(dataset="synthetic-lt", n_max=None))
+    with pytest.raises(ValueError, match="Config.n_max"):
+        Config(dataset="synthetic", n_max=10)
+    with pytest.raises(TypeError, match="Config.n_max"):
+        Config(dataset="synthetic-lt", n_max=1.5)
+    assert Config.from_dict(a.to_dict()) == a

@@ -25,12 +25,46 @@ def test_profiles_match_the_issue():
     smoke, cpu, gpu = PROFILES["smoke"], PROFILES["cpu"], PROFILES["gpu"]
     assert smoke.datasets == ("synthetic-lt",) and smoke.epochs == 1 and len(smoke.seeds) <= 2
     assert "pipeline runs" in smoke.description
-    assert cpu.datasets[0] == "fashion-mnist-lt" and cpu.imbalance == 100 and len(cpu.seeds) >= 3
+    assert cpu.datasets[0] == "fashion-mnist-lt" and cpu.imbalance == 100 and len(cpu.seeds) >= 5
     assert cpu.model in ("small-cnn", "resnet20")
     assert set(gpu.datasets) == {"cifar10-lt", "cifar100-lt"} and set(gpu.imbalances) == {100, 50, 10}
     assert gpu.model == "resnet32" and gpu.epochs == RECIPE_EPOCHS and len(gpu.seeds) == 3
-    for p in PROFILES.values():  # every profile trains the same six settings: one code path
+    for p in PROFILES.values():  # every profile trains the same settings: one code path
         assert p.losses == LOSS_SETTINGS
+        assert p.reference_losses == (("ce", None), ("focal", 1.0)) and len(p.reference_seeds) >= 2
+    assert len(cpu.reference_seeds) >= 3
+    # Mukhoti et al.'s settings are trained, so chapter 6 can judge their claim on them
+    assert ("focal-flsd53", None) in LOSS_SETTINGS and ("focal", 3.0) in LOSS_SETTINGS
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_seed_trains_on_the_same_subset(name):
+    cs = profiles.all_configs(name)
+    assert {c.subset_seed for c in cs} == {0}
+    assert {c.seed for c in cs} >= set(PROFILES[name].seeds)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_balanced_reference_has_as_many_images_as_the_long_tailed_set(name):
+    from focal.data import BALANCED_SIZES
+
+    p = PROFILES[name]
+    per_class, num_classes = BALANCED_SIZES[p.image_dataset]
+    lt_total = sum(longtail_counts(per_class, num_classes, p.imbalance, p.lt_profile))
+    refs = profiles.reference_configs(p)
+    assert len(refs) == len(p.reference_losses) * len(p.reference_seeds) == len({run_name(c) for c in refs})
+    for c in refs:
+        assert c.imbalance == 1.0 and c.dataset == p.dataset and c.epochs == p.epochs and c.model == p.model
+        assert lt_total - num_classes < c.n_max * num_classes <= lt_total
+    assert not {run_name(c) for c in refs} & {run_name(c) for c in configs(p)}
+
+
+def test_balanced_reference_data_is_balanced_and_the_same_size():
+    p = get_profile("smoke")
+    ref, lt = p.load_reference_data(), p.load_data()
+    assert len(set(ref.train_counts)) == 1 and ref.train_counts[0] == profiles.reference_n_max(p)
+    assert abs(sum(ref.train_counts) - sum(lt.train_counts)) < ref.num_classes
+    assert "balanced subset" in ref.description
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -98,7 +132,8 @@ def test_profile_validation(change, error):
 
 
 def test_loss_labels():
-    assert LOSS_LABELS == ("CE", "focal γ=0.5", "focal γ=1", "focal γ=2", "FLSD-53", "CB focal γ=1")
+    assert LOSS_LABELS == ("CE", "focal γ=0.5", "focal γ=1", "focal γ=2", "focal γ=3", "FLSD-53", "CB focal γ=1",
+                           "sigmoid focal γ=1")
     assert loss_label("ce", 2.0) == "CE" and loss_label("focal-flsd53", 1.0) == "FLSD-53"
     with pytest.raises(ValueError, match="loss must be one of"):
         loss_label("mse")
@@ -141,7 +176,7 @@ def test_comparison_table_labels_theirs_and_ours(dataset, comparable):
     assert t.columns[0] == "ours: my runs"
     assert all(c.startswith("published: ") for c in t.columns[1:])
     assert all(("not comparable" in c) != comparable for c in t.columns[1:])
-    assert t.loc["CE"].tolist()[1:] == ["29.64", "29.64"]
+    assert t.loc["CE"].tolist()[1:] == ["29.64", "= Cui et al."]  # Cao et al. reprint Cui et al.'s CE row
     assert t.loc["focal γ=2"].tolist()[1:] == ["—", "—"]  # no matching published row
     assert t.loc["CB focal γ=1"].tolist()[1:] == ["25.43", "25.43"]
 

@@ -285,14 +285,18 @@ def train_book_runs(profile: str | None = None, *, progress: bool = True, worker
         progress: print one line per run.
         workers: parallel training processes; None: :func:`focal.results.default_workers` for this machine.
     """
-    from focal import results as R
-    from focal.profiles import all_configs, default_profile
+    import torch
 
-    profile = profile or default_profile()
+    from focal import results as R
+    from focal.profiles import all_configs, default_profile, get_profile
+
+    profile = get_profile(profile or default_profile())
+    if workers is None:
+        cuda = profile.device == "cuda" or (profile.device == "auto" and torch.cuda.is_available())
+        workers = R.default_workers(device="cuda" if cuda else "cpu")
     if progress:
-        print(f"training the runs of profile {profile} (finished runs are loaded) ...", flush=True)
-    return R.train_runs(all_configs(profile), progress=progress,
-                        workers=R.default_workers() if workers is None else workers)
+        print(f"training the runs of profile {profile.name} (finished runs are loaded) ...", flush=True)
+    return R.train_runs(all_configs(profile), progress=progress, workers=workers)
 
 
 def build(profile: str | None = None, *, root: str | os.PathLike | None = None, only: str | None = None,

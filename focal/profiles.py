@@ -5,12 +5,14 @@ The book's chapters run at one of three profiles:
 * ``smoke`` -- continuous integration: the synthetic long-tailed set, a small CNN, 1 epoch, 2 seeds; every
   chapter in well under two minutes on two CPU cores. Its numbers only show that the pipeline runs.
 * ``cpu`` -- the default without a GPU: Fashion-MNIST-LT (exponential profile, imbalance 100), the small CNN,
-  20 epochs (test set evaluated every 5), **5 seeds** per loss setting, plus the balanced reference. Sized so that
-  the whole book builds in under 45 minutes on two cores (chapter 4 reports the training time it measured).
+  20 epochs (test set evaluated every 5), **5 seeds** per loss setting, plus the balanced reference: 36 runs, trained
+  two at a time on two cores. Focal γ = 3 is left out to stay within the 45-minute budget of the whole book on two
+  cores (chapter 4 reports the training time it measured; chapter 6 then judges Mukhoti et al.'s claim on FLSD-53).
 * ``gpu`` -- the default with CUDA and CIFAR present: CIFAR-10-LT and CIFAR-100-LT at imbalance 100/50/10,
   ResNet-32, the 200-epoch recipe of Cao et al. (2019), 3 seeds.
 
-The loss settings (:data:`LOSS_SETTINGS`): cross-entropy, softmax focal loss with
+The loss settings (:data:`LOSS_SETTINGS`, all of them in the ``smoke`` and ``gpu`` profiles): cross-entropy, softmax
+focal loss with
 :math:`\\gamma \\in \\{0.5, 1, 2, 3\\}`, FLSD-53 (Mukhoti et al. 2020: :math:`\\gamma = 5` where
 :math:`p_t < 0.2`, else 3) and class-balanced focal loss. For class-balanced focal we use :math:`\\gamma = 1`
 (the γ Cao et al. 2019 use for their focal rows) with :math:`\\beta = 0.9999`; Cui et al. (2019) tuned β and γ per
@@ -227,7 +229,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
         datasets=("fashion-mnist-lt",), imbalances=(100.0,), model="small-cnn", epochs=20,
-        seeds=(0, 1, 2, 3, 4), eval_every=5,
+        seeds=(0, 1, 2, 3, 4), eval_every=5, losses=tuple(s for s in LOSS_SETTINGS if s != ("focal", 3.0)),
     ),
     "gpu": Profile(
         name="gpu",

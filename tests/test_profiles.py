@@ -29,11 +29,13 @@ def test_profiles_match_the_issue():
     assert cpu.model in ("small-cnn", "resnet20")
     assert set(gpu.datasets) == {"cifar10-lt", "cifar100-lt"} and set(gpu.imbalances) == {100, 50, 10}
     assert gpu.model == "resnet32" and gpu.epochs == RECIPE_EPOCHS and len(gpu.seeds) == 3
-    for p in PROFILES.values():  # every profile trains the same settings: one code path
-        assert p.losses == LOSS_SETTINGS
+    assert smoke.losses == gpu.losses == LOSS_SETTINGS  # the smoke profile runs every code path
+    assert set(cpu.losses) == set(LOSS_SETTINGS) - {("focal", 3.0)}  # left out for the 45-minute budget
+    assert {("ce", None), ("focal", 0.5), ("focal", 1.0), ("focal", 2.0), ("focal-flsd53", None)} <= set(cpu.losses)
+    for p in PROFILES.values():
         assert p.reference_losses == (("ce", None), ("focal", 1.0)) and len(p.reference_seeds) >= 2
     assert len(cpu.reference_seeds) >= 3
-    # Mukhoti et al.'s settings are trained, so chapter 6 can judge their claim on them
+    # Mukhoti et al.'s settings are trained where the budget allows, so chapter 6 can judge their claim on them
     assert ("focal-flsd53", None) in LOSS_SETTINGS and ("focal", 3.0) in LOSS_SETTINGS
 
 

@@ -152,7 +152,9 @@ def test_train_runs_in_parallel_workers_equals_one_process(tmp_path):
 
 
 def test_default_workers():
-    assert R.default_workers(1) == 1 and R.default_workers(2) == 1 and R.default_workers(8) == 4
+    assert R.default_workers(1) == 1 and R.default_workers(2) == 2 and R.default_workers(8, "cuda") == 1
+    with pytest.raises(ValueError, match="device"):
+        R.default_workers(2, "tpu")
 
 
 def test_select():

@@ -21,7 +21,9 @@ those sizes when the files are missing), the others on ``--fake-cifar N`` random
     (baseline) / ``torch.inference_mode`` x both memory formats; then the projected share of a run of the ``cpu``
     profile (its epoch count) spent evaluating when it evaluates every 1, 2 or 5 epochs;
 (c) ``torch.compile`` (default mode) of the first model's training step: compile time with a cold inductor cache,
-    and the steady-state step time.
+    and the steady-state step time;
+(d) on the CPU, parallel runs: one process with a thread per core (baseline) against one single-threaded process
+    per core training at the same time (aggregate images/s), the way ``python -m focal.book build`` trains.
 
 The table gives images/s, ms per step (per batch for evaluation) and the speed-up (baseline time / this time,
 same run). A training step's time is the median over every timed step of every repeat, an evaluation pass the sum
@@ -425,6 +427,45 @@ def share_rows(model_name: str, work: Workload, train: list[dict], evals: list[d
     return rows
 
 
+def _worker_images_per_s(threads: int, model_name: str, images, targets, num_classes: int, mean, std,
+                         batch: int, steps: int) -> float:
+    """Images/s of ``steps`` channels_last training steps in this process with ``threads`` threads (a pool task)."""
+    torch.set_num_threads(threads)
+    _, step = build_step(model_name, images.shape[1], num_classes, torch.device("cpu"), False, True)
+    loader = DeviceLoader(images, targets, batch, shuffle=True, augment=True, seed=0, mean=mean, std=std,
+                          device="cpu", drop_last=True)
+    times = step_times(_endless(loader, torch.device("cpu")), step, torch.device("cpu"), steps, warmup=3)
+    return batch / statistics.median(times)
+
+
+def worker_rows(model_name: str, work: Workload, args) -> list[dict]:
+    """Parallel runs on the CPU: one process with every core's thread (baseline) against one single-threaded process
+    per core, all training at once (what ``python -m focal.book build`` does), interleaved repeats, aggregate
+    images/s (the sum over processes). Returns no rows on a one-core machine."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return []
+    steps = args.steps or SPEEDUP_STEPS.get(model_name, 5)
+    job = (model_name, work.train_images, work.train_targets, work.num_classes, work.mean, work.std,
+           args.batch_size, steps)
+    ctx = multiprocessing.get_context("spawn")
+    variants = {f"1 process x {cores} threads (baseline)": [], f"{cores} processes x 1 thread": []}
+    with ProcessPoolExecutor(1, mp_context=ctx) as one, ProcessPoolExecutor(cores, mp_context=ctx) as many:
+        for _ in range(args.repeats):
+            variants[f"1 process x {cores} threads (baseline)"].append(one.submit(
+                _worker_images_per_s, cores, *job).result())
+            futures = [many.submit(_worker_images_per_s, 1, *job) for _ in range(cores)]
+            variants[f"{cores} processes x 1 thread"].append(sum(f.result() for f in futures))
+    base = statistics.median(next(iter(variants.values())))
+    return [dict(section="workers", model=model_name, variant=name, batch=args.batch_size, steps=steps,
+                 repeats=args.repeats, processes=1 if i == 0 else cores, threads=cores if i == 0 else 1,
+                 images_per_s=statistics.median(v), speedup=statistics.median(v) / base, samples=v)
+            for i, (name, v) in enumerate(variants.items())]
+
+
 def print_rows(rows: list[dict]) -> None:
     train = [r for r in rows if r["section"] == "train"]
     if train:
@@ -443,6 +484,12 @@ def print_rows(rows: list[dict]) -> None:
         for r in evals:
             print(f"{r['model']:<10} {r['variant']:<38} {r['batch']:5d} {r['images_per_s']:9.0f} "
                   f"{r['ms_per_step']:8.1f} {r['speedup']:8.2f}x {r['pass_s']:8.2f}")
+    workers = [r for r in rows if r["section"] == "workers"]
+    if workers:
+        head = f"{'model':<10} {'parallel runs on the CPU':<34} {'images/s (all)':>14} {'speed-up':>9}"
+        print("\n" + head + "\n" + "-" * len(head))
+        for r in workers:
+            print(f"{r['model']:<10} {r['variant']:<34} {r['images_per_s']:14.0f} {r['speedup']:8.2f}x")
     shares = [r for r in rows if r["section"] == "eval-share"]
     if shares:
         head = f"{'setup':<18} {'eval every':>10} {'evals':>5} {'epoch s':>8} {'pass s':>7} {'run s':>7} " \
@@ -478,6 +525,8 @@ def speedups(args, device: torch.device) -> list[dict]:
             if i == 0:
                 evals = eval_rows(model_name, work, args, device)
                 rows += evals + share_rows(model_name, work, train, evals)
+                if device.type == "cpu":
+                    rows += worker_rows(model_name, work, args)
     finally:
         if cache:
             shutil.rmtree(cache, ignore_errors=True)

@@ -127,7 +127,7 @@ def train_runs(configs: Sequence, out=None, *, progress: bool = True, file=None,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    say(f"training {len(todo)} runs in {workers} worker processes of {threads} threads each")
+    say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_train_in_worker, configs[i], out, threads): i for i in todo}
         for k, future in enumerate(as_completed(futures), start=1):

@@ -1,6 +1,7 @@
 """Tests of focal.train: Config, run names, schedule, criteria, and train() on a tiny fake CIFAR (resume, reload)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -315,7 +316,7 @@ def test_benchmark_speedups_mode_reports_every_row_with_positive_numbers(tmp_pat
     result = json.loads(out.read_text())
     assert result["meta"]["hardware"] in proc.stdout and "torch" in result["meta"]["hardware"]
     rows = result["rows"]
-    sections = {s: [r for r in rows if r["section"] == s] for s in ("train", "eval", "eval-share")}
+    sections = {s: [r for r in rows if r["section"] == s] for s in ("train", "eval", "eval-share", "workers")}
     # (a) both memory formats for both models, (c) torch.compile for the first model only
     assert [(r["model"], r["variant"]) for r in sections["train"]] == [
         ("small-cnn", "contiguous (baseline)"), ("small-cnn", "channels_last"),
@@ -328,7 +329,11 @@ def test_benchmark_speedups_mode_reports_every_row_with_positive_numbers(tmp_pat
     assert {1, 2, 5} <= {r["eval_every"] for r in sections["eval-share"]}
     assert {r["setup"] for r in sections["eval-share"]} == {"baseline", "fastest"}
     assert sum(r["baseline"] for r in sections["eval-share"]) == 1
-    numbers = {"train": ["images_per_s", "ms_per_step", "speedup", "epoch_s"],
+    # (d) parallel single-threaded runs against one run with every thread (two-core machines and up)
+    cores = os.cpu_count() or 1
+    assert [(r["processes"], r["threads"]) for r in sections["workers"]] == ([(1, cores), (cores, 1)]
+                                                                              if cores >= 2 else [])
+    numbers = {"workers": ["images_per_s", "speedup"], "train": ["images_per_s", "ms_per_step", "speedup", "epoch_s"],
                "eval": ["images_per_s", "ms_per_step", "speedup", "pass_s"],
                "eval-share": ["images_per_s", "speedup", "run_s", "eval_share", "epoch_s", "pass_s"]}
     for section, keys in numbers.items():

@@ -220,7 +220,7 @@ def temperature_trend(temps: pd.DataFrame, losses: Sequence[str]) -> dict[str, s
     Returns:
         ``trend`` ("falls at every step", "falls overall but not at every step", or "does not fall"), ``first`` and
         ``last`` (``"label (T)"``), ``under`` (the settings whose geometric-mean T is below 1, or "none"),
-        ``over`` (those above 1, or "none").
+        ``over`` (those above 1, or "none"), and ``sentence``: all of it in words, each clause chosen by the numbers.
 
     Example:
         >>> t = pd.DataFrame(dict(loss=["CE", "focal γ=1", "focal γ=3"], seed=0, temperature=[1.6, 1.1, 0.8]))
@@ -242,5 +242,19 @@ def temperature_trend(temps: pd.DataFrame, losses: Sequence[str]) -> dict[str, s
         trend = "does not fall"
     under = [f"{lab} ({t[lab]:.2f})" for lab in shown if t[lab] < 1]
     over = [f"{lab} ({t[lab]:.2f})" for lab in shown if t[lab] > 1]
-    return dict(trend=trend, first=f"{shown[0]} ({values[0]:.2f})", last=f"{shown[-1]} ({values[-1]:.2f})",
-                under=", ".join(under) or "none", over=", ".join(over) or "none")
+    first, last = f"{shown[0]} ({values[0]:.2f})", f"{shown[-1]} ({values[-1]:.2f})"
+    if trend == "does not fall":
+        meaning = ("so on this schedule focal loss does not lower the model's confidence along the sweep")
+    else:
+        meaning = ("a falling temperature means that focal loss lowers the model's confidence, the more the larger "
+                   "the focusing")
+    if under and over:
+        meaning += (f"; the settings above 1 were over-confident ({', '.join(over)}), those below 1 under-confident "
+                    f"({', '.join(under)}): focal loss overshot, past calibrated, into too little confidence")
+    elif under:
+        meaning += f"; every setting is below 1, under-confident ({', '.join(under)})"
+    elif over:
+        meaning += f"; every setting is above 1, still over-confident ({', '.join(over)})"
+    sentence = f"Along the sweep the fitted temperature {trend}, from {first} to {last}: {meaning}."
+    return dict(trend=trend, first=first, last=last, under=", ".join(under) or "none",
+                over=", ".join(over) or "none", sentence=sentence)

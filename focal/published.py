@@ -11,7 +11,8 @@ Sources (keys of ``book/references.bib``):
 * ``cao2019`` -- Cao et al., *Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss*,
   NeurIPS 2019, Table 2: same setting, exponential and step profiles, imbalance 100 and 10. Its CE ("ERM") and focal
   rows at the exponential profile are Cui et al.'s numbers reprinted (equal to 0.01 points), so they are one source,
-  not two confirmations (:data:`REPRINTED`); its step-profile rows and its CB focal rows are its own.
+  not two confirmations (:data:`REPRINTED`); so are its CB focal cells that equal Cui et al.'s best class-balanced
+  number (CIFAR-10-LT ρ=100: 25.43, CIFAR-100-LT ρ=10: 42.01). Its step-profile rows are its own.
 
 * ``mukhoti2020`` -- Mukhoti et al., *Calibrating Deep Neural Networks using Focal Loss*, NeurIPS 2020, the
   authors' README: ResNet-50 on *balanced* CIFAR-10, error and ECE before/after temperature scaling.
@@ -29,6 +30,7 @@ __all__ = [
     "CIFAR10_LT_COUNTS",
     "CIFAR_LT_TOTALS",
     "REPRINTED",
+    "is_reprint",
     "published_top1_rows",
     "focal_minus_ce",
     "published_calibration_rows",
@@ -107,9 +109,30 @@ CIFAR_LT_TOTALS: dict[tuple[str, float], int] = {
 }
 
 
-#: Cells of Cao et al. 2019, Table 2 that reprint Cui et al. 2019, Table 2: ``(dataset, lt_profile, Cao's row)``.
+#: Rows of Cao et al. 2019, Table 2 that reprint Cui et al. 2019, Table 2: ``(dataset, lt_profile, Cao's row)``.
 REPRINTED: frozenset[tuple[str, str, str]] = frozenset(
     (ds, "exp", row) for ds in ("cifar10-lt", "cifar100-lt") for row in ("ERM (CE)", "Focal"))
+
+#: Cao's rows and the row of Cui et al. each one would reprint.
+_CUI_ROW = {"ERM (CE)": "Softmax CE", "Focal": "Focal (γ=1)", "CB Focal": "Class-balanced (best)"}
+
+
+def is_reprint(dataset: str, lt_profile: str, cao_row: str, imbalance: float) -> bool:
+    """True when a cell of Cao et al.'s Table 2 repeats Cui et al.'s number: a whole reprinted row
+    (:data:`REPRINTED`), or a cell equal to Cui et al.'s matching cell to 0.01 points (the CB focal cells at
+    CIFAR-10-LT ρ=100 and CIFAR-100-LT ρ=10 equal Cui's best class-balanced numbers).
+
+    Example:
+        >>> is_reprint("cifar10-lt", "exp", "CB Focal", 100), is_reprint("cifar10-lt", "exp", "CB Focal", 10)
+        (True, False)
+    """
+    if (dataset, lt_profile, cao_row) in REPRINTED:
+        return True
+    if lt_profile != "exp" or cao_row not in _CUI_ROW:
+        return False
+    cao = CAO2019_TOP1_ERROR.get((dataset, lt_profile), {}).get(cao_row, {}).get(imbalance)
+    cui = CUI2019_TOP1_ERROR.get(dataset, {}).get(_CUI_ROW[cao_row], {}).get(imbalance)
+    return cao is not None and cui is not None and abs(cao - cui) < 0.015
 
 
 def focal_minus_ce() -> list[dict]:
@@ -221,7 +244,7 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
     Example:
         >>> t = comparison_table({"CE": "29.9 ± 0.4", "CB focal γ=1": "25.0 ± 0.5"}, "cifar10-lt", 100, "ours")
         >>> t.loc["CE"].tolist(), t.loc["CB focal γ=1"].tolist()
-        (['29.9 ± 0.4', '29.64', '= Cui et al.'], ['25.0 ± 0.5', '25.43', '25.43'])
+        (['29.9 ± 0.4', '29.64', '= Cui et al.'], ['25.0 ± 0.5', '25.43', '= Cui et al.'])
     """
     import pandas as pd
 
@@ -243,7 +266,7 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
             value = lookup.get((source, row))
             if value is None:
                 cells.append("—")
-            elif source.startswith("Cao") and (published_ds, lt_profile, row) in REPRINTED:
+            elif source.startswith("Cao") and is_reprint(published_ds, lt_profile, row, float(imbalance)):
                 cells.append("= Cui et al.")
             else:
                 cells.append(f"{value:.2f}")

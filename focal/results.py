@@ -23,7 +23,7 @@ from focal import metrics
 from focal.profiles import LOSS_LABELS, loss_label
 
 __all__ = [
-    "train_runs", "default_workers", "runs_frame", "seed_summary", "history_frame", "per_class_frame", "class_thirds",
+    "train_runs", "default_workers", "usable_cores", "runs_frame", "seed_summary", "history_frame", "per_class_frame", "class_thirds",
     "group_frame", "balanced_halves", "calibration_frames", "class_counts_frame", "format_mean_std", "select",
     "summary_table", "calibration_table", "load_labels", "provenance",
 ]
@@ -66,8 +66,16 @@ def default_workers(cores: int | None = None, device: str = "cpu") -> int:
     """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    cores = cores if cores is not None else (os.cpu_count() or 1)
+    cores = cores if cores is not None else usable_cores()
     return 1 if device == "cuda" else max(1, cores)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's share), not the host's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return os.cpu_count() or 1
 
 
 def train_runs(configs: Sequence, out=None, *, progress: bool = True, file=None, workers: int = 1) -> list[tuple]:
@@ -126,14 +134,19 @@ def train_runs(configs: Sequence, out=None, *, progress: bool = True, file=None,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    workers = min(workers, len(todo))
+    threads = max(1, usable_cores() // workers)
     say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_train_in_worker, configs[i], out, threads): i for i in todo}
-        for k, future in enumerate(as_completed(futures), start=1):
-            i = futures[future]
-            results[i] = (configs[i], future.result())
-            done(k, i)
+        try:
+            for k, future in enumerate(as_completed(futures), start=1):
+                i = futures[future]
+                results[i] = (configs[i], future.result())
+                done(k, i)
+        except BaseException:  # a failed run (or Ctrl-C): do not start the queued ones
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return results
 
 

@@ -17,7 +17,8 @@ A claim gets one of three verdicts (:data:`VERDICTS`):
   level when the interval is 95 % -- *contradicted* when the whole interval lies outside it, and *inconclusive*
   otherwise (:func:`equivalence_verdict`). "No significant difference" is never "reproduced".
 
-With fewer than two seeds there is no interval and every verdict is inconclusive.
+With fewer than two seeds, or no spread at all among the differences, there is no interval and every verdict is
+inconclusive.
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def paired_difference(baseline: Mapping | Sequence, other: Mapping | Sequence,
         confidence: coverage of the two-sided interval, in (0, 1).
 
     Returns:
-        A :class:`PairedDifference`; with one seed (or identical differences) the interval is NaN or a point.
+        A :class:`PairedDifference`; with one seed, or differences that are all equal (no spread to build a t-interval
+        from), the interval is NaN and every verdict on it is inconclusive.
 
     Example:
         >>> d = paired_difference([30.0, 31.0, 29.0], [29.0, 30.5, 28.0])
@@ -125,6 +127,8 @@ def paired_difference(baseline: Mapping | Sequence, other: Mapping | Sequence,
     if n < 2:
         return PairedDifference(mean, math.nan, math.nan, math.nan, n, confidence)
     sd = float(d.std(ddof=1))
+    if sd == 0.0:  # every pair differs by exactly the same amount: the t-interval degenerates to a point
+        return PairedDifference(mean, math.nan, math.nan, sd, n, confidence)
     half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return PairedDifference(mean, mean - half, mean + half, sd, n, confidence)
 

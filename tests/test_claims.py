@@ -117,7 +117,7 @@ def test_claims_name_a_missing_loss():
 
 
 def test_verdict_table_keeps_every_cell_whole():
-    e = claims.claim_accuracy(_runs(CE, np.array(CE) + 0.1), "cpu")
+    e = claims.claim_accuracy(_runs(CE, np.array(CE) + 0.1 + np.array([0.05, -0.05, 0.0, 0.02, -0.02])), "cpu")
     table = claims.verdict_table([e])
     assert table.loc[0, "verdict"].startswith("reproduced: ") and table.loc[0, "claim"] == e["claim"]
     assert table.loc[0, "our evidence (mean difference [95 % CI])"] == e["evidence"]
@@ -143,4 +143,9 @@ def test_comparison_table_marks_reprints_and_forms():
     cui, cao = t.columns[1], t.columns[2]
     assert "sigmoid form" in cui and "softmax form" in cao
     assert t.loc["focal γ=1", cui] == "29.62" and t.loc["focal γ=1", cao] == "= Cui et al."
-    assert t.loc["CB focal γ=1", cao] == "25.43"  # Cao et al.'s own number
+    assert t.loc["CB focal γ=1", cao] == "= Cui et al."  # equal to Cui et al.'s best class-balanced number
+    assert published.is_reprint("cifar10-lt", "exp", "CB Focal", 100)
+    assert not published.is_reprint("cifar10-lt", "exp", "CB Focal", 10)  # 12.90 (Cao) vs 12.51 (Cui)
+    assert not published.is_reprint("cifar10-lt", "step", "Focal", 100)  # the step profile is Cao et al.'s own
+    step = published.comparison_table({"focal γ=1": "y"}, "cifar10-lt", 100, "ours", lt_profile="step")
+    assert step.loc["focal γ=1", step.columns[2]] == "36.09"

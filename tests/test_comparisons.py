@@ -65,6 +65,9 @@ def test_temperature_trend_words_follow_the_numbers(temps, trend, under):
     t = pd.DataFrame([dict(loss=lab, seed=s, temperature=v) for lab, v in zip(labels, temps) for s in (0, 1)])
     words = C.temperature_trend(t, labels)
     assert words["trend"] == trend and words["under"] == under and words["first"] == f"CE ({temps[0]:.2f})"
+    assert words["sentence"].startswith(f"Along the sweep the fitted temperature {trend}")
+    assert ("overshot" in words["sentence"]) == (under != "none" and temps[0] > 1)
+    assert ("lowers the model's confidence" in words["sentence"]) == (trend != "does not fall")
 
 
 def test_confusion_matrices_pool_seeds_and_normalise_rows(tmp_path):

@@ -180,7 +180,7 @@ def test_comparison_table_labels_theirs_and_ours(dataset, comparable):
     assert all(("not comparable" in c) != comparable for c in t.columns[1:])
     assert t.loc["CE"].tolist()[1:] == ["29.64", "= Cui et al."]  # Cao et al. reprint Cui et al.'s CE row
     assert t.loc["focal γ=2"].tolist()[1:] == ["—", "—"]  # no matching published row
-    assert t.loc["CB focal γ=1"].tolist()[1:] == ["25.43", "25.43"]
+    assert t.loc["CB focal γ=1"].tolist()[1:] == ["25.43", "= Cui et al."]  # Cao's cell equals Cui's best CB
 
 
 def test_comparison_table_missing_imbalance_is_a_dash():

@@ -26,10 +26,18 @@ def test_paired_difference_is_the_textbook_interval():
 
 
 def test_pairing_is_by_seed_not_by_position():
-    by_seed = paired_difference({0: 1.0, 1: 5.0, 2: 2.0}, {2: 2.5, 0: 1.5, 1: 5.5})
-    assert by_seed.mean == pytest.approx(0.5) and by_seed.sd == pytest.approx(0.0)
+    by_seed = paired_difference({0: 1.0, 1: 5.0, 2: 2.0}, {2: 2.6, 0: 1.5, 1: 5.5})
+    assert by_seed.mean == pytest.approx(0.5 + 0.1 / 3)
     # an unpaired comparison of the same numbers would see the seed-to-seed spread; the paired one does not
-    assert by_seed.low == pytest.approx(0.5) and by_seed.high == pytest.approx(0.5)
+    assert by_seed.high - by_seed.low < 0.5
+    by_position = paired_difference([1.0, 5.0, 2.0], [2.6, 1.5, 5.5])
+    assert by_position.high - by_position.low > 5
+
+
+def test_differences_without_spread_give_no_interval_and_no_verdict():
+    d = paired_difference([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])  # e.g. a tail class nobody gets right
+    assert d.n == 3 and d.sd == 0 and math.isnan(d.low) and "no spread: no interval" in d.text()
+    assert equivalence_verdict(d, 1.0) == "inconclusive" and directional_verdict(d, "positive") == "inconclusive"
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():

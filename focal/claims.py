@@ -229,8 +229,13 @@ def evaluate_claims(results, dataset: str, imbalance: float, profile: str, *, sp
     runs = R.select(results, dataset, imbalance)
     calib, temps, _ = R.calibration_frames(runs, split_seed=split_seed)
     groups = R.group_frame(runs)[0]
-    found = [claim_accuracy(R.runs_frame(runs), profile, top1_margin), claim_tail_focal(groups, profile, tail_margin),
-             claim_tail_cb(groups, profile), claim_calibration(calib, profile, FLSD)]
+    frame = R.runs_frame(runs)
+    cb = claim_tail_cb(groups, profile)
+    overall = _paired(_by_seed(frame, CE, "top1_error"), _by_seed(frame, CB, "top1_error"))
+    cb["evidence"] += f"; overall top-1 error, CB focal − CE: {overall.text()} (the published metric)"
+    cb["numbers"]["overall"] = overall
+    found = [claim_accuracy(frame, profile, top1_margin), claim_tail_focal(groups, profile, tail_margin), cb,
+             claim_calibration(calib, profile, FLSD)]
     if FOCAL3 in set(calib["loss"]):
         found.append(claim_calibration(calib, profile, FOCAL3, number="3b"))
     found.append(claim_temperature(temps, profile, FLSD))

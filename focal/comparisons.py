@@ -230,8 +230,12 @@ def temperature_trend(temps: pd.DataFrame, losses: Sequence[str]) -> dict[str, s
     shown = [lab for lab in losses if lab in set(temps["loss"])]
     if len(shown) < 2:
         raise ValueError(f"need at least two of {list(losses)} in temps, got {shown}")
-    t = {lab: float(np.exp(np.log(temps.loc[temps["loss"] == lab, "temperature"].to_numpy(float)).mean()))
-         for lab in shown}
+    t, side = {}, {}
+    for lab in shown:  # geometric mean of T and a 95 % t-interval of mean log T
+        logs = np.log(temps.loc[temps["loss"] == lab, "temperature"].to_numpy(float))
+        d = paired_difference(np.zeros_like(logs), logs)
+        t[lab] = float(np.exp(d.mean))
+        side[lab] = "over" if d.low > 0 else "under" if d.high < 0 else "near"
     values = [t[lab] for lab in shown]
     steps = np.diff(values)
     if (steps < 0).all():
@@ -240,21 +244,26 @@ def temperature_trend(temps: pd.DataFrame, losses: Sequence[str]) -> dict[str, s
         trend = "falls overall but not at every step"
     else:
         trend = "does not fall"
-    under = [f"{lab} ({t[lab]:.2f})" for lab in shown if t[lab] < 1]
-    over = [f"{lab} ({t[lab]:.2f})" for lab in shown if t[lab] > 1]
+    under = [f"{lab} ({t[lab]:.2f})" for lab in shown if side[lab] == "under"]
+    over = [f"{lab} ({t[lab]:.2f})" for lab in shown if side[lab] == "over"]
+    near = [f"{lab} ({t[lab]:.2f})" for lab in shown if side[lab] == "near"]
     first, last = f"{shown[0]} ({values[0]:.2f})", f"{shown[-1]} ({values[-1]:.2f})"
     if trend == "does not fall":
-        meaning = ("so on this schedule focal loss does not lower the model's confidence along the sweep")
+        meaning = "so on this schedule focal loss does not lower the model's confidence along the sweep"
     else:
         meaning = ("a falling temperature means that focal loss lowers the model's confidence, the more the larger "
                    "the focusing")
+    parts = []
+    if over:
+        parts.append(f"significantly above 1, over-confident: {', '.join(over)}")
+    if near:
+        parts.append(f"not distinguishable from 1 (the interval includes 1): {', '.join(near)}")
+    if under:
+        parts.append(f"significantly below 1, under-confident: {', '.join(under)}")
+    meaning += "; " + "; ".join(parts)
     if under and over:
-        meaning += (f"; the settings above 1 were over-confident ({', '.join(over)}), those below 1 under-confident "
-                    f"({', '.join(under)}): focal loss overshot, past calibrated, into too little confidence")
-    elif under:
-        meaning += f"; every setting is below 1, under-confident ({', '.join(under)})"
-    elif over:
-        meaning += f"; every setting is above 1, still over-confident ({', '.join(over)})"
-    sentence = f"Along the sweep the fitted temperature {trend}, from {first} to {last}: {meaning}."
+        meaning += " -- focal loss overshot, past calibrated, into too little confidence"
+    sentence = (f"Along the sweep the fitted temperature (geometric mean over seeds) {trend}, from {first} to {last}: "
+                f"{meaning}.")
     return dict(trend=trend, first=first, last=last, under=", ".join(under) or "none",
-                over=", ".join(over) or "none", sentence=sentence)
+                over=", ".join(over) or "none", near=", ".join(near) or "none", sentence=sentence)

@@ -361,10 +361,10 @@ def plot_reliability_diagrams(diagrams: Mapping[str, Mapping], *, ece: Mapping[s
               hatch="//", edgecolor="tab:red", label="gap to mean confidence")
         a.plot([0, 1], [0, 1], "--", color="0.3", lw=1)
         title = label if ece is None or label not in ece else f"{label}\nECE {ece[label]:.2f}%"
-        a.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+        a.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy" if i == 0 else "", title=title)
         share = 100 * count / max(int(count.sum()), 1)
         h.bar(mid, share, width=width, color=pal[label], edgecolor="white")
-        h.set(xlabel="confidence", ylabel="share of images (%)")
+        h.set(xlabel="confidence", ylabel="share of images (%)" if i == 0 else "")
     grid[0][0].legend(loc="upper left", fontsize=8)
     return fig
 

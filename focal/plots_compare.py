@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from focal.plots import _check_columns, _figure, _order, loss_palette
 from focal.stats import paired_difference
@@ -102,17 +102,23 @@ def plot_calibration_sweep(calib: pd.DataFrame, temps: pd.DataFrame, losses: Seq
              log=True)
     t_ax.set_yscale("log")
     t_ax.axhline(1.0, ls="--", color="0.3", lw=1)
-    t_ax.annotate("T > 1: over-confident", xy=(0.02, 0.97), xycoords="axes fraction", va="top", fontsize=8,
-                  color="0.35")
-    t_ax.annotate("T < 1: under-confident", xy=(0.02, 0.03), xycoords="axes fraction", va="bottom", fontsize=8,
-                  color="0.35")
+    t_ax.annotate("T > 1: over-confident", xy=(0.98, 0.97), xycoords="axes fraction", ha="right", va="top",
+                  fontsize=8, color="0.35")
+    t_ax.annotate("T < 1: under-confident", xy=(0.98, 0.03), xycoords="axes fraction", ha="right", va="bottom",
+                  fontsize=8, color="0.35")
     for a in (ece_ax, t_ax):
         a.set_xticks(x, shown, rotation=25, ha="right")
         a.set_xlabel("loss (focusing grows to the right)")
     ece_ax.set(ylabel="ECE (%)", ylim=(0, None))
     t_ax.set(ylabel="fitted temperature T (log scale)")
-    t_ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = t_ax.get_ylim()
+    ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+             if lo <= v <= hi]
+    if len(ticks) > 8:  # a wide range: keep 1, 2, 5 per decade
+        ticks = [v for v in ticks if f"{v:g}".lstrip("0.").rstrip("0") in ("1", "2", "5")] or ticks
+    t_ax.yaxis.set_major_locator(FixedLocator(ticks))
     t_ax.yaxis.set_major_formatter("{x:g}")
+    t_ax.yaxis.set_minor_locator(NullLocator())
     t_ax.yaxis.set_minor_formatter(NullFormatter())
     ece_ax.legend(loc="upper left", fontsize=8)
     return fig

@@ -255,7 +255,7 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
               for r in published_top1_rows(published_ds, [imbalance]) if r["lt_profile"] == lt_profile}
     sources = ("Cui et al. 2019, Table 2", "Cao et al. 2019, Table 2")
     forms = {"Cui et al. 2019, Table 2": "; focal and CB rows: sigmoid form",
-             "Cao et al. 2019, Table 2": "; focal: softmax form"}
+             "Cao et al. 2019, Table 2": "; its own focal cells (step profile): softmax form"}
     headers = [f"published: {s} ({title} {lt_profile} ρ={float(imbalance):g}, ResNet-32{forms[s]}{caveat})"
                for s in sources]
     columns = {f"ours: {ours_label}": list(ours.values())}

@@ -315,5 +315,6 @@ def hardware(device: torch.device | str = "cpu", world_size: int = 1) -> str:
                 name = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
         except (OSError, StopIteration):
             pass
-        name = f"CPU: {name} ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        name = f"CPU: {name} ({threads} thread{'s' * (threads != 1)})"
     return f"{f'{world_size} x ' if world_size > 1 else ''}{name}, torch {torch.__version__}"

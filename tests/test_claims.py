@@ -41,9 +41,10 @@ def test_claim_accuracy_smoke_and_one_seed_are_inconclusive():
 
 
 def test_claim_accuracy_pairs_by_seed():
-    runs = _runs(CE, np.array(CE) + 0.2)
+    runs = _runs(CE, np.array(CE) + 0.2 + np.array([0.02, -0.02, 0.0, 0.01, -0.01]))
     shuffled = runs.sample(frac=1.0, random_state=0)
-    assert claims.claim_accuracy(shuffled, "cpu")["numbers"]["diff"].high == pytest.approx(0.2)
+    a, b = (claims.claim_accuracy(r, "cpu")["numbers"]["diff"] for r in (runs, shuffled))
+    assert (a.low, a.high) == pytest.approx((b.low, b.high)) and a.high - a.low < 0.1
 
 
 def _groups(ce_tail, focal_tail, cb_tail, cb_head=80.0, tail="tail", head="head"):
@@ -52,7 +53,7 @@ def _groups(ce_tail, focal_tail, cb_tail, cb_head=80.0, tail="tail", head="head"
                                      ("CB focal γ=1", cb_tail, cb_head)):
         for s, v in zip(SEEDS, tail_vals):
             rows.append(dict(loss=lab, seed=s, group=tail, accuracy=v))
-            rows.append(dict(loss=lab, seed=s, group=head, accuracy=head_val + 0.1 * s))
+            rows.append(dict(loss=lab, seed=s, group=head, accuracy=head_val + 0.1 * s + 0.05 * (s % 2) * len(lab)))
     return pd.DataFrame(rows)
 
 
@@ -60,12 +61,12 @@ TAIL = np.array([40.0, 42.0, 41.0, 39.0, 43.0])
 
 
 def test_claim_tail_focal_and_cb():
-    g = _groups(TAIL, TAIL + 0.3, TAIL + 10 + np.array([0.5, -0.5, 0.2, 0.0, -0.2]))
+    g = _groups(TAIL, TAIL + 0.3 + np.array([0.1, -0.1, 0.0, 0.05, -0.05]), TAIL + 10 + np.array([0.5, -0.5, 0.2, 0.0, -0.2]))
     focal = claims.claim_tail_focal(g, "cpu")
     assert focal["verdict"] == "reproduced" and focal["numbers"]["tail_group"] == "tail"
     cb = claims.claim_tail_cb(g, "cpu")
     assert cb["verdict"] == "reproduced"
-    assert cb["numbers"]["head_cost"].mean == pytest.approx(-10.0)  # what it costs the head is reported
+    assert cb["numbers"]["head_cost"].mean == pytest.approx(-10.0, abs=0.2)  # what it costs the head is reported
     assert "head-group accuracy" in cb["evidence"]
 
 
@@ -104,10 +105,11 @@ def test_claim_calibration_for_focal_gamma_3():
 
 
 def test_claim_temperature_compares_distance_from_one():
-    temps = pd.DataFrame([dict(loss=lab, seed=s, temperature=t * (1 + 0.01 * s))
+    temps = pd.DataFrame([dict(loss=lab, seed=s, temperature=t * (1 + 0.01 * s * (lab == "CE")))
                           for lab, t in (("CE", 2.0), ("FLSD-53", 1.1)) for s in SEEDS])
     assert claims.claim_temperature(temps, "cpu")["verdict"] == "reproduced"
-    under = temps.assign(temperature=np.where(temps["loss"] == "CE", 1.1, 0.3))  # far below 1 is not closer
+    jitter = 1 + 0.01 * temps["seed"].to_numpy()
+    under = temps.assign(temperature=np.where(temps["loss"] == "CE", 1.1 * jitter, 0.3))  # far below 1 is not closer
     assert claims.claim_temperature(under, "cpu")["verdict"] == "contradicted"
 
 
@@ -141,7 +143,7 @@ def test_published_gaps_count_each_source_once():
 def test_comparison_table_marks_reprints_and_forms():
     t = published.comparison_table({"CE": "x", "focal γ=1": "y", "CB focal γ=1": "z"}, "cifar10-lt", 100, "ours")
     cui, cao = t.columns[1], t.columns[2]
-    assert "sigmoid form" in cui and "softmax form" in cao
+    assert "sigmoid form" in cui and "own focal cells (step profile): softmax form" in cao
     assert t.loc["focal γ=1", cui] == "29.62" and t.loc["focal γ=1", cao] == "= Cui et al."
     assert t.loc["CB focal γ=1", cao] == "= Cui et al."  # equal to Cui et al.'s best class-balanced number
     assert published.is_reprint("cifar10-lt", "exp", "CB Focal", 100)

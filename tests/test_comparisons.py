@@ -14,7 +14,8 @@ def _frame():
     for s in range(5):
         for loss, shift in (("CE", 0.0), ("focal γ=1", -0.5), ("CB focal γ=1", 1.0)):
             for group, g in (("head", 0.0), ("tail", 10.0)):
-                rows.append(dict(loss=loss, seed=s, group=group, value=50 + g + shift + 0.3 * np.sin(s + g)))
+                rows.append(dict(loss=loss, seed=s, group=group,
+                                 value=50 + g + shift + 0.3 * np.sin(s + g + 2 * shift)))
     return pd.DataFrame(rows)
 
 
@@ -62,11 +63,13 @@ def test_difficulty_ranks_and_sentence():
 ])
 def test_temperature_trend_words_follow_the_numbers(temps, trend, under):
     labels = ["CE", "a", "b", "c"]
-    t = pd.DataFrame([dict(loss=lab, seed=s, temperature=v) for lab, v in zip(labels, temps) for s in (0, 1)])
+    t = pd.DataFrame([dict(loss=lab, seed=s, temperature=v * j) for lab, v in zip(labels, temps)
+                      for s, j in enumerate((0.99, 1.0, 1.01))])
     words = C.temperature_trend(t, labels)
     assert words["trend"] == trend and words["under"] == under and words["first"] == f"CE ({temps[0]:.2f})"
-    assert words["sentence"].startswith(f"Along the sweep the fitted temperature {trend}")
+    assert words["sentence"].startswith(f"Along the sweep the fitted temperature (geometric mean over seeds) {trend}")
     assert ("overshot" in words["sentence"]) == (under != "none" and temps[0] > 1)
+    assert ("not distinguishable from 1" in words["sentence"]) == (1.0 in temps)  # T = 1 ± 1 %: interval holds 1
     assert ("lowers the model's confidence" in words["sentence"]) == (trend != "does not fall")
 
 

@@ -466,30 +466,30 @@ def worker_rows(model_name: str, work: Workload, args) -> list[dict]:
             for i, (name, v) in enumerate(variants.items())]
 
 
+def _table(head: str, lines) -> None:
+    """Print a table: a blank line, its header, a rule under it, then its lines."""
+    print("\n" + head + "\n" + "-" * len(head))
+    for line in lines:
+        print(line)
+
+
 def print_rows(rows: list[dict]) -> None:
-    train = [r for r in rows if r["section"] == "train"]
-    if train:
-        head = f"{'model':<10} {'training step':<26} {'batch':>5} {'images/s':>9} {'ms/step':>8} {'speed-up':>9} " \
-               f"{'epoch s':>8} {'compile s':>9}"
-        print("\n" + head + "\n" + "-" * len(head))
-        for r in train:
-            comp = f"{r['compile_s']:9.1f}" if "compile_s" in r else f"{'':>9}"
-            print(f"{r['model']:<10} {r['variant']:<26} {r['batch']:5d} {r['images_per_s']:9.0f} "
-                  f"{r['ms_per_step']:8.1f} {r['speedup']:8.2f}x {r['epoch_s']:8.1f} {comp}")
-    evals = [r for r in rows if r["section"] == "eval"]
-    if evals:
-        head = f"{'model':<10} {'evaluation':<38} {'batch':>5} {'images/s':>9} {'ms/batch':>8} {'speed-up':>9} " \
-               f"{'pass s':>8}"
-        print("\n" + head + "\n" + "-" * len(head))
-        for r in evals:
-            print(f"{r['model']:<10} {r['variant']:<38} {r['batch']:5d} {r['images_per_s']:9.0f} "
-                  f"{r['ms_per_step']:8.1f} {r['speedup']:8.2f}x {r['pass_s']:8.2f}")
-    workers = [r for r in rows if r["section"] == "workers"]
-    if workers:
-        head = f"{'model':<10} {'parallel runs on the CPU':<34} {'images/s (all)':>14} {'speed-up':>9}"
-        print("\n" + head + "\n" + "-" * len(head))
-        for r in workers:
-            print(f"{r['model']:<10} {r['variant']:<34} {r['images_per_s']:14.0f} {r['speedup']:8.2f}x")
+    section = {name: [r for r in rows if r["section"] == name] for name in ("train", "eval", "workers")}
+    if section["train"]:
+        _table(f"{'model':<10} {'training step':<26} {'batch':>5} {'images/s':>9} {'ms/step':>8} {'speed-up':>9} "
+               f"{'epoch s':>8} {'compile s':>9}",
+               (f"{r['model']:<10} {r['variant']:<26} {r['batch']:5d} {r['images_per_s']:9.0f} "
+                f"{r['ms_per_step']:8.1f} {r['speedup']:8.2f}x {r['epoch_s']:8.1f} "
+                + (f"{r['compile_s']:9.1f}" if "compile_s" in r else f"{'':>9}") for r in section["train"]))
+    if section["eval"]:
+        _table(f"{'model':<10} {'evaluation':<38} {'batch':>5} {'images/s':>9} {'ms/batch':>8} {'speed-up':>9} "
+               f"{'pass s':>8}",
+               (f"{r['model']:<10} {r['variant']:<38} {r['batch']:5d} {r['images_per_s']:9.0f} "
+                f"{r['ms_per_step']:8.1f} {r['speedup']:8.2f}x {r['pass_s']:8.2f}" for r in section["eval"]))
+    if section["workers"]:
+        _table(f"{'model':<10} {'parallel runs on the CPU':<34} {'images/s (all)':>14} {'speed-up':>9}",
+               (f"{r['model']:<10} {r['variant']:<34} {r['images_per_s']:14.0f} {r['speedup']:8.2f}x"
+                for r in section["workers"]))
     shares = [r for r in rows if r["section"] == "eval-share"]
     if shares:
         head = f"{'setup':<18} {'eval every':>10} {'evals':>5} {'epoch s':>8} {'pass s':>7} {'run s':>7} " \

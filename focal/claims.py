@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from focal import published
-from focal.stats import PairedDifference, directional_verdict, equivalence_verdict, paired_difference
+from focal.stats import (
+    PairedDifference, directional_verdict, equivalence_verdict, mean_interval, paired_difference,
+)
 
 __all__ = ["TOP1_MARGIN", "TAIL_MARGIN", "Evidence", "headline_table", "claim_accuracy", "claim_tail_focal", "claim_tail_cb",
            "claim_calibration", "claim_temperature", "evaluate_claims", "verdict_table", "scope", "published_gaps"]
@@ -191,8 +193,8 @@ def claim_temperature(temps: pd.DataFrame, profile: str, focal: str = FLSD) -> E
     """
     dist = temps.assign(log_distance=np.abs(np.log(temps["temperature"].to_numpy(float))))
     d = _paired(_by_seed(dist, CE, "log_distance"), _by_seed(dist, focal, "log_distance"))
-    t_ce = float(np.exp(np.mean(np.log(list(_by_seed(temps, CE, "temperature").values())))))
-    t_f = float(np.exp(np.mean(np.log(list(_by_seed(temps, focal, "temperature").values())))))
+    t_ce, t_f = (mean_interval(list(_by_seed(temps, lab, "temperature").values()), log=True)[0]
+                 for lab in (CE, focal))
     verdict = directional_verdict(d, "negative")
     reason = {"reproduced": f"{focal}'s temperature is significantly closer to 1",
               "contradicted": f"{focal}'s temperature is significantly further from 1 than CE's",

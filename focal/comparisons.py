@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from focal.profiles import LOSS_LABELS
-from focal.stats import paired_difference
+from focal.stats import mean_interval, paired_difference
 
 __all__ = ["paired_table", "reference_relative", "confusion_matrix", "confusion_matrices", "book_order", "difficulty",
            "difficulty_sentence", "temperature_trend"]
@@ -231,11 +231,9 @@ def temperature_trend(temps: pd.DataFrame, losses: Sequence[str]) -> dict[str, s
     if len(shown) < 2:
         raise ValueError(f"need at least two of {list(losses)} in temps, got {shown}")
     t, side = {}, {}
-    for lab in shown:  # geometric mean of T and a 95 % t-interval of mean log T
-        logs = np.log(temps.loc[temps["loss"] == lab, "temperature"].to_numpy(float))
-        d = paired_difference(np.zeros_like(logs), logs)
-        t[lab] = float(np.exp(d.mean))
-        side[lab] = "over" if d.low > 0 else "under" if d.high < 0 else "near"
+    for lab in shown:  # geometric mean of T and its 95 % interval
+        t[lab], low, high = mean_interval(temps.loc[temps["loss"] == lab, "temperature"], log=True)
+        side[lab] = "over" if low > 1 else "under" if high < 1 else "near"
     values = [t[lab] for lab in shown]
     steps = np.diff(values)
     if (steps < 0).all():

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from focal.plots import _check_columns, _figure, _order, loss_palette
-from focal.stats import paired_difference
+from focal.stats import mean_interval
 
 __all__ = ["plot_paired_differences", "plot_calibration_sweep", "plot_reference_relative", "plot_confusion_matrices",
            "SWEEP_LOSSES"]
@@ -129,11 +129,10 @@ def _mean_ci(ax, x, groups, colour: str, label: str, log: bool = False) -> None:
     means, lows, highs = [], [], []
     for xi, values in zip(x, groups):
         v = np.asarray(values, float)
-        w = np.log(v) if log else v
-        d = paired_difference(np.zeros_like(w), w)
-        lo, hi = (d.low, d.high) if np.isfinite(d.low) else (d.mean, d.mean)
-        back = np.exp if log else (lambda z: z)
-        means.append(back(d.mean)), lows.append(back(lo)), highs.append(back(hi))
+        mean, low, high = mean_interval(v, log=log)
+        means.append(mean)
+        lows.append(low if np.isfinite(low) else mean)
+        highs.append(high if np.isfinite(high) else mean)
         ax.plot(np.full(v.size, xi), v, ".", color=colour, alpha=0.35, ms=5)
     means, lows, highs = map(np.asarray, (means, lows, highs))
     ax.errorbar(x, means, yerr=[means - lows, highs - means], fmt="o-", color=colour, capsize=3, label=label)

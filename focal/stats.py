@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["VERDICTS", "PairedDifference", "paired_difference", "t_quantile", "directional_verdict",
+__all__ = ["VERDICTS", "PairedDifference", "paired_difference", "mean_interval", "t_quantile",
+           "directional_verdict",
            "equivalence_verdict"]
 
 #: The three verdicts a claim can get.
@@ -131,6 +132,24 @@ def paired_difference(baseline: Mapping | Sequence, other: Mapping | Sequence,
         return PairedDifference(mean, math.nan, math.nan, sd, n, confidence)
     half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return PairedDifference(mean, mean - half, mean + half, sd, n, confidence)
+
+
+def mean_interval(values, confidence: float = 0.95, *, log: bool = False) -> tuple[float, float, float]:
+    """Mean of ``values`` and its t-interval ``(mean, low, high)`` -- with ``log``, the geometric mean and its interval
+    (computed on log values, for positive quantities such as temperatures); low and high are NaN when there is no
+    interval (one value, or no spread).
+
+    Example:
+        >>> [round(x, 3) for x in mean_interval([1.0, 2.0, 3.0])]
+        [2.0, -0.484, 4.484]
+        >>> round(mean_interval([1.0, 4.0], log=True)[0], 6)
+        2.0
+    """
+    v = np.asarray(values, float)
+    w = np.log(v) if log else v
+    d = paired_difference(np.zeros_like(w), w, confidence)
+    back = np.exp if log else float
+    return float(back(d.mean)), float(back(d.low)), float(back(d.high))
 
 
 def directional_verdict(diff: PairedDifference, claimed: str) -> str:

@@ -48,7 +48,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" --deselect tests/test_book.py
+	$(BIN)/python -m pytest -m "not slow" --deselect tests/test_book_build.py
 
 book: setup
 	$(BIN)/python -m focal.book build $(if $(PROFILE),--profile $(PROFILE))

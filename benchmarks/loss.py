@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import torchvision
 
 from focal import focal_loss, sigmoid_focal_loss
-from focal.runs import hardware
+from focal.engine.system import hardware
 
 GAMMA = 2.0
 IGNORE = -100

@@ -1,7 +1,7 @@
 """Training throughput of focal's on-device pipeline against torchvision's DataLoader + PIL transforms.
 
 Compare mode (default): on the same images and the same model, time training steps fed by
-(a) ``focal.data.DeviceLoader`` (uint8 images kept on the device, crop + flip on whole batches) and
+(a) ``focal.engine.data.DeviceLoader`` (uint8 images kept on the device, crop + flip on whole batches) and
 (b) a torchvision ``DataLoader`` over PIL images with ``RandomCrop(size, padding=4)``, ``RandomHorizontalFlip``,
 ``ToTensor``, ``Normalize`` (as the LDAM-DRW code does), with 0 and 2 worker processes. Repeats are interleaved
 (a, b0, b2, a, b0, b2, ...) so load changes on a shared machine hit every pipeline alike; the table shows medians:
@@ -59,10 +59,11 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from tqdm import tqdm
 
-from focal.data import DATASETS, DeviceLoader, load_data
-from focal.models import MODELS, build_model
-from focal.profiles import get_profile
-from focal.train import RECIPE_EPOCHS, hardware
+from focal.engine.data import DATASETS, DeviceLoader, load_data
+from focal.engine.models import MODELS, build_model
+from focal.book.profiles import get_profile
+from focal.engine.config import RECIPE_EPOCHS
+from focal.engine.system import hardware
 
 CIFAR10_LT_IMAGES = 12406  # CIFAR-10-LT, exponential profile, imbalance 100 (LDAM-DRW)
 DEFAULT_STEPS = {"small-cnn": 10, "resnet20": 4, "resnet32": 3}  # timed steps per repeat: ~2 min in all on 2 cores
@@ -343,9 +344,9 @@ def train_rows(model_name: str, work: Workload, args, device: torch.device, comp
 
 
 def eval_rows(model_name: str, work: Workload, args, device: torch.device) -> list[dict]:
-    """Time one evaluation of the whole test set as focal.train does it (normalise on the device, forward, float32
+    """Time one evaluation of the whole test set as focal.engine.train does it (normalise on the device, forward, float32
     logits gathered on the CPU) for every memory format x batch size x grad mode; baseline: contiguous (PyTorch's
-    default), batch 512 under ``torch.no_grad`` (focal.train's evaluation batch and grad mode)."""
+    default), batch 512 under ``torch.no_grad`` (focal.engine.train's evaluation batch and grad mode)."""
     channels, n_test = work.test_images.shape[1], len(work.test_images)
     models = {}
     for fmt_name, fmt in FORMATS.items():
@@ -401,18 +402,18 @@ def share_rows(model_name: str, work: Workload, train: list[dict], evals: list[d
     at batch 512 under no_grad) and with the fastest eager training format and evaluation setting measured here.
     The reference (speed-up 1) is the baseline setup at the profile's own evaluation interval."""
     profile = get_profile("cpu")
-    epochs, n_train, n_test = profile.epochs, len(work.train_images), len(work.test_images)
+    epochs, n_train, n_test = profile.base.epochs, len(work.train_images), len(work.test_images)
     setups = {
         "baseline": (next(r for r in train if r["variant"] == "contiguous (baseline)"),
                      next(r for r in evals if r["variant"].endswith("(baseline)"))),
         "fastest": (min((r for r in train if "compile" not in r["variant"]), key=lambda r: r["epoch_s"]),
                     min(evals, key=lambda r: r["pass_s"])),
     }
-    everies = sorted(set(EVAL_EVERY) | {profile.eval_every})
+    everies = sorted(set(EVAL_EVERY) | {profile.base.eval_every})
     n_evals = {k: sum(1 for e in range(1, epochs + 1) if e % k == 0 or e == epochs) for k in everies}
     run_s = {(s, k): epochs * tr["epoch_s"] + n_evals[k] * ev["pass_s"] for s, (tr, ev) in setups.items()
              for k in everies}
-    base = run_s[("baseline", profile.eval_every)]
+    base = run_s[("baseline", profile.base.eval_every)]
     rows = []
     for (setup, k), total in run_s.items():
         tr, ev = setups[setup]
@@ -423,7 +424,7 @@ def share_rows(model_name: str, work: Workload, train: list[dict], evals: list[d
                      "epoch_s": tr["epoch_s"], "pass_s": ev["pass_s"], "run_s": total,
                      "eval_share": n_evals[k] * ev["pass_s"] / total,
                      "images_per_s": (epochs * n_train + n_evals[k] * n_test) / total, "speedup": base / total,
-                     "baseline": k == profile.eval_every and setup == "baseline"})
+                     "baseline": k == profile.base.eval_every and setup == "baseline"})
     return rows
 
 

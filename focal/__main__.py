@@ -1,6 +1,6 @@
-"""``python -m focal`` (and ``torchrun … -m focal``): see :mod:`focal.cli`."""
+"""``python -m focal`` (and ``torchrun … -m focal``): see :mod:`focal.engine.cli`."""
 
-from focal.cli import main
+from focal.engine.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

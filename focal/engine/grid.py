@@ -1,0 +1,156 @@
+"""Many runs at once: the loss × γ × seed × imbalance grid, trained in parallel worker processes with progress.
+
+:func:`train_many` is what ``python -m focal grid`` and the book use: it first looks at every run folder (in this
+process, so each stale or broken run is reported once, by name), then trains what is left — one worker process per
+usable core on the CPU, one on CUDA by default (:func:`focal.engine.system.default_workers`) — printing one line per
+event: how many runs were found finished, ``run k/n training <name>``, and ``run k/n done`` with the elapsed time and
+an estimate of the time left. A failing run stops the queue and its error is raised.
+
+Example:
+    >>> base = Config(dataset="synthetic-lt", model="small-cnn", epochs=1)
+    >>> [run_name(c) for c in grid_configs(base, losses=("ce", "focal"), gammas=(1, 2), seeds=(0,))]
+    ['synthetic-lt_if100_small-cnn_ce_e1_s0', 'synthetic-lt_if100_small-cnn_focal_g1_e1_s0', 'synthetic-lt_if100_small-cnn_focal_g2_e1_s0']
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TextIO
+
+import torch
+
+from focal.engine.config import GAMMA_LOSSES, LOSSES, Config, run_name
+from focal.engine.system import usable_cores
+from focal.engine.train import RunWarning, prepare_run, train
+
+__all__ = ["grid_configs", "train_many", "grid", "duration"]
+
+
+def duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"4 min 05 s"`` or ``"12 s"``.
+
+    Example:
+        >>> duration(3725), duration(245), duration(12.4)
+        ('1 h 02 min', '4 min 05 s', '12 s')
+    """
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def grid_configs(base: Config, losses: Iterable[str] = LOSSES, gammas: Iterable[float] = (1.0,),
+                 seeds: Iterable[int] = (0,), imbalances: Iterable[float] | None = None) -> list[Config]:
+    """Every loss × γ × seed × imbalance variant of ``base``, each distinct run once, in loop order.
+
+    γ varies only for the losses that use it (:data:`~focal.engine.config.GAMMA_LOSSES`); ``ce`` and
+    ``focal-flsd53`` run once per seed and imbalance. ``imbalances=None`` keeps ``base.imbalance``.
+    """
+    configs, seen = [], set()
+    for imbalance in (base.imbalance,) if imbalances is None else imbalances:
+        for loss in losses:
+            for gamma in gammas if loss in GAMMA_LOSSES else (base.gamma,):
+                for seed in seeds:
+                    config = base.replace(imbalance=imbalance, loss=loss, gamma=gamma, seed=seed)
+                    if run_name(config) not in seen:
+                        seen.add(run_name(config))
+                        configs.append(config)
+    return configs
+
+
+def _train_in_worker(config: Config, out, threads: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    return train(config, out, progress=False)
+
+
+def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, *, progress: bool = True,
+               file: TextIO | None = None, workers: int = 1, reuse_stale: bool = False, bars: bool = False
+               ) -> list[tuple[Config, dict[str, Any]]]:
+    """Train the runs of ``configs`` that are not finished by this code, load the others, in order.
+
+    Progress is plain text, one line per event (a notebook stores each write as output and a static page cannot
+    replay ``\\r``). Each stale or broken run is named with the reason before anything trains.
+
+    Args:
+        configs: the runs, e.g. from :func:`grid_configs` or :func:`focal.book.profiles.all_configs`.
+        out: parent folder of the run directories (default ``<data root>/runs``).
+        progress: print progress lines.
+        file: where progress goes (default ``sys.stdout``, so it lands in the notebook or the terminal).
+        workers: train this many runs at once in separate processes (each with ``cores // workers`` threads, at
+            least one); 1 trains in this process.
+        reuse_stale: keep finished runs of other code instead of retraining them (each is still named).
+        bars: with one worker, also show each run's tqdm bars (epochs and batches), as in a terminal.
+
+    Returns:
+        ``[(config, metrics)]`` in the order of ``configs``; each metrics dict has the ``status`` of
+        :func:`~focal.engine.train.train` (``"trained"``, ``"resumed"``, ``"reused"``, ``"reused-stale"``).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    stream = file if file is not None else sys.stdout
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=stream, flush=True)
+
+    names = [run_name(c) for c in configs]
+    statuses = []
+    for config in configs:
+        status, message = prepare_run(config, out, reuse_stale=reuse_stale)
+        statuses.append(status)
+        if message:
+            say(message) if progress else warnings.warn(message, RunWarning, stacklevel=2)
+    todo = [i for i, status in enumerate(statuses) if not status.startswith("reused")]
+    stale = sum(status == "reused-stale" for status in statuses)
+    n, loaded = len(configs), len(configs) - len(todo)
+    say(f"{n} runs: {loaded} finished earlier (loaded from disk{f', {stale} of them stale' if stale else ''}), "
+        f"{len(todo)} to train")
+    results: list = [None] * n
+    for i, config in enumerate(configs):
+        if i not in todo:
+            with warnings.catch_warnings():  # already said above
+                warnings.simplefilter("ignore", RunWarning)
+                results[i] = (config, train(config, out, progress=False, reuse_stale=reuse_stale))
+    tic = time.perf_counter()
+
+    def done(k: int, i: int) -> None:
+        elapsed = time.perf_counter() - tic
+        left = elapsed / k * (len(todo) - k)
+        say(f"run {k}/{len(todo)} done: {names[i]} in {duration(results[i][1].get('train_time_s', elapsed / k))}; "
+            f"elapsed {duration(elapsed)}, about {duration(left)} left")
+
+    if workers == 1 or len(todo) < 2:
+        for k, i in enumerate(todo, start=1):
+            say(f"run {k}/{len(todo)} training {names[i]}")
+            results[i] = (configs[i], train(configs[i], out, progress=bars))
+            done(k, i)
+        return results
+    workers = min(workers, len(todo))
+    threads = max(1, usable_cores() // workers)
+    say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_in_worker, configs[i], out, threads): i for i in todo}
+        try:
+            for k, future in enumerate(as_completed(futures), start=1):
+                i = futures[future]
+                results[i] = (configs[i], future.result())
+                done(k, i)
+        except BaseException:  # a failed run (or Ctrl-C): do not start the queued ones
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
+
+
+def grid(base: Config, losses: Iterable[str] = LOSSES, gammas: Iterable[float] = (1.0,), seeds: Iterable[int] = (0,),
+         imbalances: Iterable[float] | None = None, out: str | os.PathLike | None = None, *, progress: bool = True,
+         workers: int = 1, reuse_stale: bool = False) -> list[tuple[Config, dict[str, Any]]]:
+    """Train every variant of :func:`grid_configs` with :func:`train_many`; returns ``(config, metrics)`` per run."""
+    return train_many(grid_configs(base, losses, gammas, seeds, imbalances), out, progress=progress,
+                      workers=workers, reuse_stale=reuse_stale, bars=progress and workers == 1)

@@ -1,0 +1,93 @@
+"""The machine a run uses: its device, the cores it may use, and one line that describes both for result pages."""
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+__all__ = ["hardware", "usable_cores", "default_workers", "resolve_device"]
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """The device for ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); ``auto`` picks CUDA when available.
+
+    Raises:
+        ValueError: for ``cuda`` without a CUDA device, or an index beyond the devices present. Training never falls
+            back to the CPU silently.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={name!r} but CUDA is not available here; use --device cpu (or auto)")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(device)!r} but only {torch.cuda.device_count()} CUDA device(s) are present")
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return device
+
+
+def hardware(device: torch.device | str | None = None, world_size: int = 1) -> str:
+    """One line naming the hardware and the torch version, stored with every run and printed on the book's pages.
+
+    Args:
+        device: the training device; None means CUDA when available, else the CPU.
+        world_size: processes of a DDP run (shown as ``N x``).
+
+    Returns:
+        e.g. ``"CPU: AMD EPYC 7B13 (2 threads), torch 2.14.1"`` or ``"NVIDIA H200, torch 2.14.1"``.
+
+    Example:
+        >>> hardware("cpu").startswith("CPU: ") and "torch" in hardware("cpu")
+        True
+    """
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as fh:
+                name = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        threads = torch.get_num_threads()
+        name = f"CPU: {name} ({threads} thread{'s' * (threads != 1)})"
+    return f"{f'{world_size} x ' if world_size > 1 else ''}{name}, torch {torch.__version__}"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's share), not the host's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def default_workers(cores: int | None = None, device: str = "cpu") -> int:
+    """Parallel training workers for this machine: on the CPU one single-threaded worker per core, on CUDA one.
+
+    Small CPU models scale poorly across threads: on two AMD EPYC cores two single-threaded workers trained the small
+    CNN 1.28x faster than one worker with two threads (4,100 against 3,200 images/s), and a single-threaded worker
+    slows down gracefully when something else needs a core, where a two-threaded one stalls.
+
+    Example:
+        >>> default_workers(1), default_workers(2), default_workers(16), default_workers(16, "cuda")
+        (1, 2, 16, 1)
+    """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    cores = cores if cores is not None else usable_cores()
+    return 1 if device == "cuda" else max(1, cores)

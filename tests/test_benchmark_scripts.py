@@ -1,0 +1,76 @@
+"""Tests of the training benchmark script (benchmarks/train.py): both modes run and report sane numbers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+# ------------------------------------------------------------------------------------------------- benchmark
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "train.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, expected", [
+    (["--models", "small-cnn", "--fake-cifar", "200", "--steps", "1", "--repeats", "1", "--workers", "0"],
+     ["focal DeviceLoader", "DataLoader+PIL, 0 workers", "1.00x"]),
+    (["--models", "small-cnn", "--fake-cifar", "200", "--epochs", "1", "--amp", "--channels-last"],
+     ["training images/s", "projected 200-epoch CIFAR-10-LT run"]),
+])
+def test_benchmark_script_runs_both_modes(argv, expected):
+    proc = subprocess.run([sys.executable, str(BENCHMARK), *argv], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(text in proc.stdout for text in expected)
+
+
+@pytest.mark.slow
+def test_benchmark_speedups_mode_reports_every_row_with_positive_numbers(tmp_path):
+    out = tmp_path / "speedups.json"
+    argv = ["--speedups", "--quick", "--models", "small-cnn", "resnet32", "--batch-size", "32", "--json", str(out)]
+    proc = subprocess.run([sys.executable, str(BENCHMARK), *argv], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["meta"]["hardware"] in proc.stdout and "torch" in result["meta"]["hardware"]
+    rows = result["rows"]
+    sections = {s: [r for r in rows if r["section"] == s] for s in ("train", "eval", "eval-share", "workers")}
+    # (a) both memory formats for both models, (c) torch.compile for the first model only
+    assert [(r["model"], r["variant"]) for r in sections["train"]] == [
+        ("small-cnn", "contiguous (baseline)"), ("small-cnn", "channels_last"),
+        ("small-cnn", "torch.compile, contiguous"), ("resnet32", "contiguous (baseline)"),
+        ("resnet32", "channels_last")]
+    # (b) every memory format x batch x grad mode, and the eval share at every 1, 2, 5 epochs (+ the profile's)
+    assert {(r["memory_format"], r["batch"], r["grad_mode"]) for r in sections["eval"]} == {
+        (f, b, g) for f in ("contiguous", "channels_last") for b in (512, 1024, 2048)
+        for g in ("no_grad", "inference_mode")}
+    assert {1, 2, 5} <= {r["eval_every"] for r in sections["eval-share"]}
+    assert {r["setup"] for r in sections["eval-share"]} == {"baseline", "fastest"}
+    assert sum(r["baseline"] for r in sections["eval-share"]) == 1
+    # (d) parallel single-threaded runs against one run with every thread (two-core machines and up)
+    cores = os.cpu_count() or 1
+    assert [(r["processes"], r["threads"]) for r in sections["workers"]] == ([(1, cores), (cores, 1)]
+                                                                              if cores >= 2 else [])
+    numbers = {"workers": ["images_per_s", "speedup"], "train": ["images_per_s", "ms_per_step", "speedup", "epoch_s"],
+               "eval": ["images_per_s", "ms_per_step", "speedup", "pass_s"],
+               "eval-share": ["images_per_s", "speedup", "run_s", "eval_share", "epoch_s", "pass_s"]}
+    for section, keys in numbers.items():
+        for row in sections[section]:
+            for key in keys:
+                assert 0 < row[key] < float("inf"), (section, row["variant"], key, row[key])  # NaN fails too
+            assert row["variant"] in proc.stdout or section == "eval-share"
+    compiled = sections["train"][2]
+    assert all(compiled[k] > 0 for k in ("compile_s", "compile_warm_cache_s", "same_process_first_step_s"))
+    assert "compile s" in proc.stdout and "load average" in proc.stdout
+    for section in ("train", "eval"):  # the baseline row is the baseline of its own speed-ups
+        assert all(r["speedup"] == 1.0 for r in sections[section] if "(baseline)" in r["variant"])
+    shares = {(r["setup"], r["eval_every"]): r for r in sections["eval-share"]}
+    assert shares[("baseline", 1)]["eval_share"] > shares[("baseline", 5)]["eval_share"]  # fewer evaluations
+    assert shares[("baseline", 1)]["evaluations"] == shares[("baseline", 1)]["epochs"]
+
+
+def test_benchmark_speedups_only_options_need_speedups():
+    proc = subprocess.run([sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--quick needs --speedups" in proc.stderr

@@ -1,0 +1,83 @@
+"""The fused (torch.compile'd) elementwise kernels give the eager results: parity, stability and gradients."""
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+import focal.losses.kernels
+from focal import focal_loss, sigmoid_focal_loss
+
+pytestmark = pytest.mark.slow  # the first call of each kernel compiles it
+
+
+@pytest.fixture(autouse=True)
+def fused():
+    focal.losses.kernels.set_fused(True)
+    yield
+    focal.losses.kernels.set_fused(None)
+    assert not focal.losses.kernels._fused_broken, "the fused kernels failed to compile and fell back to eager ops"
+
+
+def grads(fn, x, *args, **kw):
+    x = x.clone().requires_grad_()
+    out = fn(x, *args, **kw)
+    out.sum().backward()
+    return out.detach(), x.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(64, 7), (4, 5, 6, 3)])
+def test_fused_softmax_matches_cross_entropy_and_eager(dtype, shape):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g, dtype=dtype) * 3
+    t = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=g)
+    t[torch.rand(t.shape, generator=g) < 0.2] = -100
+    w = torch.rand(shape[1], generator=g, dtype=dtype) + 0.2
+    got, got_grad = grads(focal_loss, x, t, gamma=0.0, weight=w, label_smoothing=0.1)
+    ref, ref_grad = grads(F.cross_entropy, x, t, weight=w, label_smoothing=0.1)
+    torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(got_grad, ref_grad)
+    for gamma in (0.5, 2.0, "flsd53"):
+        fused = grads(focal_loss, x, t, gamma=gamma, alpha=w, reduction="none")
+        focal.losses.kernels.set_fused(False)
+        eager = grads(focal_loss, x, t, gamma=gamma, alpha=w, reduction="none")
+        focal.losses.kernels.set_fused(True)
+        torch.testing.assert_close(fused, eager)
+
+
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_fused_sigmoid_matches_torchvision(alpha, gamma):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 5, 3, generator=g, dtype=torch.float64) * 4
+    t = (torch.rand(x.shape, generator=g) < 0.3).double()
+    ours = grads(sigmoid_focal_loss, x, t, alpha, gamma, "mean")
+    ref = grads(torchvision.ops.sigmoid_focal_loss, x, t, alpha, gamma, "mean")
+    torch.testing.assert_close(ours, ref)
+
+
+def test_fused_gradcheck_and_extremes():
+    x = (torch.randn(6, 4, dtype=torch.float64) * 3).requires_grad_()
+    t = torch.tensor([0, 1, 2, 3, 1, 0])
+    assert torch.autograd.gradcheck(lambda z: focal_loss(z, t, gamma=0.5, reduction="none"), (x,))
+    xs = (torch.randn(5, 3, dtype=torch.float64) * 3).requires_grad_()
+    ts = (torch.rand(5, 3) > 0.5).double()
+    assert torch.autograd.gradcheck(lambda z: sigmoid_focal_loss(z, ts, 0.25, 0.5), (xs,))
+    big = torch.tensor([[1e4, 0.0, -1e4], [1e4, 0.0, -1e4]], requires_grad=True)
+    loss = focal_loss(big, torch.tensor([0, 2]), gamma=0.25, reduction="none")
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(big.grad).all()
+    assert loss[1].item() == pytest.approx(2e4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_one_minus_exp_and_log1p_keep_full_precision(dtype):
+    from focal.losses.kernels import _log1p, _one_minus_exp
+
+    logp = -torch.logspace(-40, 1.5, 20001, dtype=torch.float64).to(dtype)
+    ref = -torch.expm1(logp.double())
+    assert ((_one_minus_exp(logp).double() - ref).abs() / ref).max().item() < 3e-7
+    assert _one_minus_exp(torch.zeros(1, dtype=dtype)).item() == 0.0
+    e = torch.logspace(-40, 0, 20001, dtype=torch.float64).to(dtype)
+    ref = torch.log1p(e.double())
+    assert ((_log1p(e).double() - ref).abs() / ref).max().item() < 3e-7

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import torchvision
 
 from focal import focal_loss, sigmoid_focal_loss
+from focal.engine.files import write_json
 from focal.engine.system import hardware
 
 GAMMA = 2.0
@@ -209,10 +210,7 @@ def main(argv=None) -> List[dict]:
     print(table(rows, args.markdown))
     if args.json:
         meta = {"device": args.device, "hardware": hardware(args.device), "torch": torch.__version__, "repeats": repeats}
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, {"meta": meta, "rows": rows})
     return rows
 
 

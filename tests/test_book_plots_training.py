@@ -22,7 +22,7 @@ def test_class_counts_log_axis_one_line_per_imbalance():
     counts = pd.DataFrame([dict(lt_profile=p, imbalance=r, class_index=k, count=int(100 * r ** (-k / 2)))
                            for p in ("exp", "step") for r in (10.0, 100.0) for k in range(3)])
     fig = plot_class_counts(counts)
-    assert [a.get_title() for a in fig.axes] == ["exp profile", "step profile"]
+    assert [a.get_title() for a in fig.axes] == ["exp long tail", "step long tail"]
     for a in fig.axes:
         assert a.get_yscale() == "log"
         assert len(a.lines) == 2  # rho = 10 and 100

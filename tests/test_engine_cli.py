@@ -70,10 +70,16 @@ def test_every_config_field_is_a_flag_with_its_help(command):
     actions = {a.dest: a for a in sub._actions}
     for field in dataclasses.fields(Config):
         assert field.name in actions, field.name
-        assert actions[field.name].help == field.metadata["help"]
+        assert field.metadata["help"] in actions[field.name].help
     defaults = configs_from_args(parser.parse_args([command]))
     assert defaults[0] == Config() if command == "train" else len(defaults) == len(LOSSES)
     assert "--profile" not in sub.format_help() and "--lt-profile" in sub.format_help()
+
+
+def test_switches_say_which_way_they_turn():
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "--no-verify turn off: check the dataset when loading (CIFAR: MD5 checksums; Fashion-MNIST: the images per class) (on by default)" in text
+    assert "--download download a missing dataset (off by default)" in text
 
 
 def test_out_help_says_where_runs_go():
@@ -152,3 +158,13 @@ def test_a_data_root_without_fashion_mnist_is_one_line_naming_it(tmp_path, capsy
     err = _one_line_error(capsys, main(["train", "--dataset", "fashion-mnist-lt", "--data-root", str(tmp_path),
                                         "--out", str(tmp_path / "runs"), "--no-progress"]))
     assert str(tmp_path) in err
+
+
+@pytest.mark.slow
+def test_a_truncated_batch_in_parallel_grid_workers_is_one_line_naming_it(fake_root, tmp_path, capsys):
+    root = tmp_path / "cifar"
+    shutil.copytree(fake_root, root)
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(batch.read_bytes()[:100])
+    status = main(["grid", *tiny_args(root, tmp_path / "runs"), "--losses", "ce", "focal", "--workers", "2"])
+    assert str(batch) in _one_line_error(capsys, status)

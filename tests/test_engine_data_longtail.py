@@ -62,7 +62,7 @@ def test_lt_profile_error_names_the_argument():
 def test_load_data_takes_lt_profile():
     step = load_data("synthetic-lt", imbalance=10, lt_profile="step")
     assert step.train_counts == [500] * 5 + [50] * 5 == torch.bincount(step.train_targets).tolist()
-    assert step.description == "Synthetic-LT, step profile, imbalance 10, subset seed 0"
+    assert step.description == "Synthetic-LT, step long tail, imbalance 10, subset seed 0"
     with pytest.raises(ValueError, match="lt_profile"):
         load_data("synthetic-lt", lt_profile="linear")
     with pytest.raises(TypeError, match="profile"):
@@ -148,7 +148,7 @@ def test_synthetic_lt_bundle():
     pixels = data.test_images.float() / 255
     assert np.allclose(data.mean, pixels.mean((0, 2, 3)), atol=0.01)
     assert np.allclose(data.std, pixels.std((0, 2, 3)), atol=0.01)
-    assert data.description == "Synthetic-LT, exp profile, imbalance 10, subset seed 0"
+    assert data.description == "Synthetic-LT, exp long tail, imbalance 10, subset seed 0"
     assert (data.root, data.files) == (None, ())  # generated, nothing read
 
 

@@ -1,6 +1,7 @@
 """focal.engine.files: atomic writes leave no partial file; readers name the file they cannot read."""
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -39,3 +40,8 @@ def test_read_json_names_a_truncated_file(tmp_path):
     assert info.value.path == path and isinstance(info.value, OSError)
     with pytest.raises(FileNotFoundError):
         read_json(tmp_path / "missing.json")
+
+
+def test_unreadable_file_crosses_process_boundaries_intact(tmp_path):
+    err = pickle.loads(pickle.dumps(UnreadableFile(tmp_path / "batch", "truncated")))
+    assert isinstance(err, UnreadableFile) and err.path == tmp_path / "batch" and str(err) == f"{tmp_path}/batch: truncated"

@@ -30,6 +30,11 @@ def test_fingerprint_ignores_prose_and_follows_code(package_copy):
     train.write_text(text.replace('"""Config -> training run', '"""Edited prose. Config -> training run', 1)
                      .replace("\n\ndef make_criterion", "\n\n# a new comment\ndef make_criterion", 1))
     assert train.read_text() != text and code_fingerprint(package_copy) == base
+    config = package_copy / "engine" / "config.py"
+    config_text = config.read_text()
+    config.write_text(config_text.replace('"training epochs (default %(default)s)"', '"epochs to train"', 1)
+                      .replace('must be >= 1, got', 'should be at least 1, got', 1))
+    assert config.read_text() != config_text and code_fingerprint(package_copy) == base  # help and error texts
     train.write_text(text.replace("model.train()", "model.eval()", 1))
     assert code_fingerprint(package_copy) != base
 

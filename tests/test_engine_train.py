@@ -2,6 +2,7 @@
 runs, unusable output folders)."""
 
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +151,8 @@ def test_train_rejects_a_non_config():
 @pytest.mark.slow
 def test_a_run_records_its_code_time_and_data_files(fake_root, tmp_path):
     run = ft.train(tiny(fake_root, epochs=1), tmp_path, progress=False)
-    assert run["code"] == {"fingerprint": code_fingerprint(), "torch": torch.__version__}
+    assert run["code"] == {"fingerprint": code_fingerprint(), "torch": torch.__version__,
+                           "python": platform.python_version()}
     assert run["trained_at"].endswith("Z") and run["trained_at"][:2] == "20"
     assert run["data_files"] and all(Path(f).is_file() and Path(f).is_relative_to(fake_root)
                                      for f in run["data_files"])
@@ -235,3 +237,43 @@ def test_an_out_that_cannot_be_written_is_one_clear_error(fake_root, tmp_path, m
 def test_cuda_without_cuda_is_an_error_not_a_silent_cpu_run(fake_root, tmp_path):
     with pytest.raises(ValueError, match="CUDA is not available.*--device cpu"):
         ft.train(tiny(fake_root, device="cuda"), tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_other_code_is_not_resumed(fake_root, tmp_path, monkeypatch):
+    config = tiny(fake_root)
+    save = ft._save_checkpoint
+
+    def killed_after_epoch_1(path, state):
+        save(path, {**state, "code": {"fingerprint": "feedfacecafe"}} if state["epoch"] == 1 else state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ft, "_save_checkpoint", killed_after_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            ft.train(config, tmp_path, progress=False)
+    counter = EpochCounter(monkeypatch)
+    with pytest.warns(RunWarning, match="checkpoint of other code \\(feedfacecafe\\); training it from the start"):
+        run = ft.train(config, tmp_path, progress=False)
+    assert counter.calls == 3 and run["status"] == "trained"
+
+
+@pytest.mark.slow
+def test_a_folder_of_another_config_without_config_json_is_refused(fake_root, tmp_path):
+    config, run_dir = _finished(fake_root, tmp_path)
+    (run_dir / "config.json").unlink()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["config"]["lr"] = 0.5
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(FileExistsError, match="different config.*'lr': \\(0.5, 0.1\\)"):
+        ft.train(config, tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_config_json_records_the_files_actually_read(fake_root, tmp_path):
+    config, run_dir = _finished(fake_root, tmp_path)
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["data_root"] == str(fake_root) and saved["data_files"]
+    assert all(Path(f).is_file() and Path(f).is_relative_to(fake_root) for f in saved["data_files"])
+    assert Config.from_dict(saved).replace(data_root=None) == config.replace(data_root=None)

@@ -30,6 +30,7 @@ import torch
 import yaml
 
 from focal.book.profiles import all_configs, default_profile, get_profile
+from focal.engine.files import atomic_write
 from focal.engine.grid import train_many
 from focal.engine.system import default_workers
 
@@ -54,7 +55,7 @@ def repo_root() -> Path:
         >>> (repo_root() / "_toc.yml").is_file()
         True
     """
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # <repo>/focal/book/build.py
     return here if (here / "_toc.yml").is_file() else Path.cwd()
 
 
@@ -104,8 +105,8 @@ def toc_notebooks(root: str | os.PathLike | None = None) -> list[Path]:
 
 
 def fingerprint(notebook: str | os.PathLike, parameters: dict, root: str | os.PathLike | None = None) -> str:
-    """A hash of what an executed notebook depends on: its source, the injected parameters, and the Python
-    sources under ``root/focal`` and ``root/benchmarks``.
+    """A hash of what an executed notebook depends on: its source, the injected parameters, the torch and Python
+    versions, and the Python sources under ``root/focal`` and ``root/benchmarks``.
 
     Example:
         >>> nb = toc_notebooks()[0]
@@ -116,6 +117,7 @@ def fingerprint(notebook: str | os.PathLike, parameters: dict, root: str | os.Pa
     path = Path(notebook) if Path(notebook).is_absolute() else root / notebook
     digest = hashlib.sha256(path.read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    digest.update(f"torch {torch.__version__}, python {sys.version}".encode())  # what trains and computes
     for folder in CODE_DIRS:
         for src in sorted((root / folder).rglob("*.py")):
             digest.update(src.relative_to(root).as_posix().encode() + src.read_bytes())
@@ -164,7 +166,8 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
     except papermill.PapermillExecutionError as err:
         failed = dst.with_name(f"{dst.stem}.failed.ipynb")
         os.replace(tmp, failed)
-        raise NotebookError(f"notebook {src.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+        evalue = " ".join(str(err.evalue).split())
+        raise NotebookError(f"notebook {src.name} failed in cell {err.exec_count}: {err.ename}: {evalue} "
                             f"(executed notebook kept at {failed})") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -175,8 +178,10 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
             tags.append("hide-input")
-    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    os.replace(tmp, dst)
+    try:
+        atomic_write(dst, lambda out: out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n"))
+    finally:
+        tmp.unlink(missing_ok=True)
     return dst
 
 
@@ -265,11 +270,17 @@ def build_html(staging: str | os.PathLike, output: str | os.PathLike, *, warning
     cmd += ["-W", "--keep-going"] if warnings_as_errors else []
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n"
-                           f"{proc.stderr[-6000:]}")
+        log = output / "_build" / "jupyter-book.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout + "\n" + proc.stderr)
+        problems = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
+                    if "WARNING" in line or "ERROR" in line]
+        first = problems[0] if problems else (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}, {len(problems)} warning(s) or "
+                           f"error(s)); the first: {first}; the whole output is in {log}")
     index = output / "_build" / "html" / "index.html"
     if not index.is_file():
-        raise RuntimeError(f"jupyter-book build did not write {index}:\n{proc.stdout[-3000:]}")
+        raise RuntimeError(f"jupyter-book build did not write {index}")
     return index
 
 

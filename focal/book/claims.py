@@ -97,9 +97,9 @@ def claim_accuracy(runs: pd.DataFrame, profile: str, margin: float = TOP1_MARGIN
               "contradicted": f"the whole interval lies outside ±{margin:g}",
               "inconclusive": f"the interval is not inside ±{margin:g}, nor wholly outside it"}[verdict]
     verdict, reason = _verdict(profile, verdict, d, reason)
-    others = {lab: _paired(ce, _by_seed(runs, lab, "top1_error")) for lab in (loss_label("focal", 0.5), loss_label("focal", 2), FOCAL3, FLSD)
-              if lab in set(runs["loss"])}
-    summary = f"focal γ=1 − CE top-1 error: {d.text()} points ({_n(d)}; CE {np.mean(list(ce.values())):.2f}%)"
+    others = {lab: _paired(ce, _by_seed(runs, lab, "top1_error"))
+              for lab in (loss_label("focal", 0.5), loss_label("focal", 2), FOCAL3, FLSD) if lab in set(runs["loss"])}
+    summary = f"{FOCAL} − {CE} top-1 error: {d.text()} points ({_n(d)}; CE {np.mean(list(ce.values())):.2f}%)"
     evidence = summary + ("; other settings − CE: " + ", ".join(f"{k} {v.text()}" for k, v in others.items())
                           if others else "")
     return Evidence(claim="1. Focal ≈ CE in top-1 error", published=_published_top1(),
@@ -130,7 +130,7 @@ def claim_tail_focal(groups: pd.DataFrame, profile: str, margin: float = TAIL_MA
     return Evidence(claim="2a. Focal alone does little for the tail",
                     published="the book's reading of Cao et al. 2019 and Cui et al. 2019, who report overall error "
                               "only (no per-group numbers)",
-                    evidence=f"focal γ=1 − CE {tail}-group accuracy: {d.text()} points ({_n(d)})",
+                    evidence=f"{FOCAL} − {CE} {tail}-group accuracy: {d.text()} points ({_n(d)})",
                     rule=f"equivalence: 95 % CI inside ±{margin:g} points", verdict=verdict, reason=reason,
                     numbers=dict(diff=d, margin=margin, tail_group=tail))
 
@@ -153,8 +153,8 @@ def claim_tail_cb(groups: pd.DataFrame, profile: str) -> Evidence:
     verdict, reason = _verdict(profile, verdict, d, reason)
     return Evidence(claim="2b. Class-balanced re-weighting lifts the tail more than focal alone",
                     published=_published_cb(),
-                    evidence=(f"CB focal − focal γ=1 {tail}-group accuracy: {d.text()} points ({_n(d)}); its cost: "
-                              f"CB focal − CE {head}-group accuracy {head_cost.text()}"),
+                    evidence=(f"{CB} − {FOCAL} {tail}-group accuracy: {d.text()} points ({_n(d)}); its cost: "
+                              f"{CB} − {CE} {head}-group accuracy {head_cost.text()}"),
                     rule="directional: 95 % CI above 0", verdict=verdict, reason=reason,
                     numbers=dict(diff=d, head_cost=head_cost, tail_group=tail, head_group=head))
 
@@ -276,7 +276,7 @@ def published_gaps() -> dict[str, str]:
     """What the papers' tables say about focal − CE, for chapter 6's prose (computed, never typed).
 
     Returns:
-        ``at_100`` (the independent gaps at imbalance 100 on the exponential profile), ``low``/``high`` (the range
+        ``at_100`` (the independent gaps at imbalance 100 on the exponential long tail), ``low``/``high`` (the range
         over every independent column) and ``n`` (how many columns).
 
     Example:

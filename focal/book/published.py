@@ -8,10 +8,10 @@ tables "published" and prints them beside, never inside, our own numbers.
 Sources (keys of ``book/references.bib``):
 
 * ``cui2019classbalanced`` -- Cui et al., *Class-Balanced Loss Based on Effective Number of Samples*, CVPR 2019, Table 2:
-  top-1 error (%) of ResNet-32 on long-tailed CIFAR (exponential profile), balanced test set.
+  top-1 error (%) of ResNet-32 on long-tailed CIFAR (exponential long tail), balanced test set.
 * ``cao2019ldam`` -- Cao et al., *Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss*,
   NeurIPS 2019, Table 2: same setting, exponential and step profiles, imbalance 100 and 10. Its CE ("ERM") and focal
-  rows at the exponential profile are Cui et al.'s numbers reprinted (equal to 0.01 points), so they are one source,
+  rows at the exponential long tail are Cui et al.'s numbers reprinted (equal to 0.01 points), so they are one source,
   not two confirmations (:data:`REPRINTED`); so are its CB focal cells that equal Cui et al.'s best class-balanced
   number (CIFAR-10-LT ρ=100: 25.43, CIFAR-100-LT ρ=10: 42.01). Its step-profile rows are its own.
 
@@ -171,7 +171,7 @@ def focal_minus_ce() -> list[dict]:
 
 
 def published_top1_rows(dataset: str | None = None, imbalances=None) -> list[dict]:
-    """Flatten the published top-1 tables into rows, one per (source, dataset, profile, loss, imbalance).
+    """Flatten the published top-1 tables into rows, one per (source, dataset, lt_profile, loss, imbalance).
 
     Args:
         dataset: keep only this dataset (``"cifar10-lt"`` or ``"cifar100-lt"``); None keeps both.

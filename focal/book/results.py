@@ -51,11 +51,11 @@ def provenance(results: Iterable[tuple]) -> dict[str, str]:
         or reused from disk, and how many of those are stale) and ``trained`` (the dates they were trained).
 
     Example:
-        >>> run = dict(description="X-LT, exp profile, subset seed 1", hardware="cpu", status="reused",
+        >>> run = dict(description="X-LT, exp long tail, subset seed 1", hardware="cpu", status="reused",
         ...            code=dict(fingerprint="abc", torch="2.9"), trained_at="2026-11-30T10:00:00Z")
         >>> p = provenance([(None, run)])
         >>> p["dataset"], p["runs"], p["trained"]
-        ('X-LT, exp profile', '1 run: 1 reused from disk', '2026-11-30')
+        ('X-LT, exp long tail', '1 run: 1 reused from disk', '2026-11-30')
         >>> p["code"]
         'abc (torch 2.9, other code)'
     """

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import sys
 import warnings
+from concurrent.futures import BrokenExecutor
 from typing import Any, Sequence
 
 import torch
@@ -46,10 +47,12 @@ def _add_field(group: argparse._ArgumentGroup, field: dataclasses.Field, *, plur
         default = field.default_factory()
     kind = meta["type"] or type(default)
     common = dict(dest=field.name, help=meta["help"])
-    if kind is bool:
+    if kind is bool:  # a switch: the flag turns the default around, and its help says so
         if default:
+            common["help"] = f"turn off: {meta['help']} (on by default)"
             group.add_argument(_flag("no_" + field.name), action="store_false", default=True, **common)
         else:
+            common["help"] = f"{meta['help']} (off by default)"
             group.add_argument(_flag(field.name), action="store_true", default=False, **common)
         return
     if isinstance(default, tuple):  # a sequence field, e.g. lr_milestones
@@ -75,7 +78,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, *, grid: bool) -> None:
                           "checkout, else ./data/runs (--data-root does not move it)")
     out.add_argument("--reuse-stale", action="store_true",
                      help="keep finished runs trained by other code (a different code fingerprint) instead of "
-                          "retraining them; each is named with a warning")
+                          "retraining them; each is named with a warning (a checkpoint of other code is never "
+                          "resumed: a run is trained by one code)")
     out.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars or lines")
 
 
@@ -155,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results = [metrics for _, metrics in train_many(
                     configs, args.out, progress=args.progress, workers=workers, reuse_stale=args.reuse_stale,
                     bars=args.progress and workers == 1)]
-        except (OSError, ValueError) as err:  # data, --out, device, unreadable files: one line, no traceback
+        except (OSError, ValueError, BrokenExecutor) as err:  # data, --out, device, unreadable files: one line
             print(f"{prog}: error: {err}", file=sys.stderr)
             return 1
     for result in results:

@@ -36,6 +36,7 @@ GAMMA_LOSSES = ("focal", "sigmoid-focal", "cb-focal")
 RECIPE_EPOCHS = 200
 """Length of the published recipe; warm-up and milestones are stated for it and scaled to ``Config.epochs``."""
 _LEGACY_KEYS = {"profile": "lt_profile"}  # config.json files written before the rename
+_RECORDS = ("data_files",)  # what config.json records about a run besides its settings
 
 
 def setting(default: Any, help: str, group: str, *, type: Any = None, choices: tuple | None = None,
@@ -78,8 +79,9 @@ class Config:
 
     dataset: str = setting("cifar10-lt", "dataset (default %(default)s)", _DATA, choices=DATASETS)
     data_root: str | None = setting(
-        None, "folder holding the dataset's files; default $FOCAL_DATA, else <repo>/data, and for Fashion-MNIST "
-        "Debian's copy when it is installed", _DATA, type=str, metavar="DIR", identity=False)
+        None, "folder holding the dataset's files; default: $FOCAL_DATA, else <repo>/data in a checkout, else "
+        "./data; Fashion-MNIST without this flag is read from Debian's copy when it is installed", _DATA, type=str,
+        metavar="DIR", identity=False)
     imbalance: float = setting(100.0, "imbalance ratio n_max/n_min of -lt datasets (default %(default)s)", _DATA,
                                grid="imbalances", metavar="RHO")
     lt_profile: str = setting("exp", "long-tail profile (shape of the class counts) of -lt datasets "
@@ -89,7 +91,8 @@ class Config:
         "default: the balanced set's per-class count", _DATA, type=int, metavar="N")
     subset_seed: int = setting(0, "seed of the long-tailed subset, fixed across training seeds as in LDAM-DRW "
                                "(default %(default)s)", _DATA)
-    verify: bool = setting(True, "check dataset checksums when loading", _DATA, identity=False)
+    verify: bool = setting(True, "check the dataset when loading (CIFAR: MD5 checksums; Fashion-MNIST: the images "
+                           "per class)", _DATA, identity=False)
     download: bool = setting(False, "download a missing dataset", _DATA, identity=False)
     augment: bool = setting(True, "random crop (4-pixel zero padding) and horizontal flip", _DATA)
     model: str = setting("resnet32", "network (default %(default)s)", _RECIPE, choices=MODELS)
@@ -180,11 +183,11 @@ class Config:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid fields.
 
         A ``profile`` key (the long-tail profile, as files written before it was renamed call it) is read as
-        ``lt_profile``.
+        ``lt_profile``; ``data_files``, which a run's ``config.json`` records beside its settings, is not a setting.
         """
         if not isinstance(data, dict):
             raise TypeError(f"a Config is read from a dict, got {type(data).__name__}")
-        data = {_LEGACY_KEYS.get(k, k): v for k, v in data.items()}
+        data = {_LEGACY_KEYS.get(k, k): v for k, v in data.items() if k not in _RECORDS}
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - fields
         if unknown:

@@ -31,6 +31,9 @@ class UnreadableFile(OSError):
         self.path = Path(path)
         self.reason = reason
 
+    def __reduce__(self):  # so that it crosses process boundaries (parallel training workers) intact
+        return type(self), (os.fspath(self.path), self.reason)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
     """Call ``write(tmp)`` on a temporary path next to ``path``, then move it into place.

@@ -19,6 +19,7 @@ import ast
 import dataclasses
 import hashlib
 import os
+import platform
 import shutil
 import time
 import zipfile
@@ -45,22 +46,54 @@ TRAINING_SOURCES = ("losses", "engine/data", "engine/metrics", "engine/config.py
                     "engine/train.py")
 
 
-def _normalized_source(path: Path) -> str:
-    """The code of ``path`` without docstrings, comments or layout, so that editing prose does not retrain runs."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in ast.walk(tree):
+class _Prose(ast.NodeTransformer):
+    """Blanks what is prose, not computation: docstrings and other string statements, the messages of raised
+    errors and warnings, and the help texts of :func:`focal.engine.config.setting`."""
+
+    def generic_visit(self, node):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
+        if isinstance(body, list):
+            node.body = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                                 and isinstance(s.value.value, str))] or [ast.Pass()]
+        return super().generic_visit(node)
+
+    def visit_Raise(self, node):
+        return _blank_strings(node)
+
+    def visit_Call(self, node):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name == "warn":
+            return _blank_strings(node)
+        if name == "setting" and len(node.args) > 1:  # setting(default, help, group, ...)
+            node.args[1] = ast.Constant("")
+        return self.generic_visit(node)
+
+
+def _blank_strings(node: ast.AST) -> ast.AST:
+    for sub in ast.walk(node):
+        for field, value in ast.iter_fields(sub):
+            if isinstance(value, ast.JoinedStr) or (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                setattr(sub, field, ast.Constant(""))
+            elif isinstance(value, list):
+                setattr(sub, field, [ast.Constant("") if isinstance(v, ast.JoinedStr) or (
+                    isinstance(v, ast.Constant) and isinstance(v.value, str)) else v for v in value])
+    return node
+
+
+def _normalized_source(path: Path) -> str:
+    """The code of ``path`` without its prose (see :class:`_Prose`), comments or layout, so that editing a docstring,
+    an error message or a help text does not make every run stale. ``ast.unparse`` keeps it the same across Python
+    versions."""
+    tree = _Prose().visit(ast.parse(path.read_text(), filename=str(path)))
+    return ast.unparse(ast.fix_missing_locations(tree))
 
 
 def code_fingerprint(package: str | os.PathLike | None = None) -> str:
     """12 hex digits identifying the training code and the torch version of this process.
 
-    Two checkouts whose :data:`TRAINING_SOURCES` differ only in docstrings, comments or formatting share a
-    fingerprint; any change to the code that trains, or another torch version, gives a new one.
+    Two checkouts whose :data:`TRAINING_SOURCES` differ only in prose (docstrings, comments, error messages,
+    help texts) or formatting share a fingerprint; any change to the code that trains, or another torch version,
+    gives a new one.
 
     Args:
         package: the ``focal`` package folder to fingerprint; None: this installed package (computed once).
@@ -90,8 +123,8 @@ def _fingerprint(package: Path, torch_version: str) -> str:
 
 
 def code_record() -> dict[str, str]:
-    """What ``metrics.json`` stores about the code that trained a run: ``fingerprint`` and ``torch`` version."""
-    return {"fingerprint": code_fingerprint(), "torch": str(torch.__version__)}
+    """What ``metrics.json`` stores about the code that trained a run: ``fingerprint``, ``torch`` and ``python``."""
+    return {"fingerprint": code_fingerprint(), "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def runs_root(out: str | os.PathLike | None = None) -> Path:
@@ -106,12 +139,14 @@ class RunState:
     ``kind`` is one of ``"empty"`` (nothing to reuse), ``"partial"`` (a checkpoint to resume), ``"finished"``
     (finished by this code), ``"stale"`` (finished by other code, or before runs recorded their code) or ``"broken"``
     (a file is truncated or unreadable). ``reason`` says why for stale and broken runs, naming the file;
-    ``metrics`` is the parsed ``metrics.json`` of finished and stale runs.
+    ``metrics`` is the parsed ``metrics.json`` of finished and stale runs; ``config`` the config the folder holds,
+    when it could be read.
     """
 
     kind: str
     reason: str = ""
     metrics: dict[str, Any] | None = None
+    config: Config | None = None
 
 
 def _check_logits(path: Path) -> None:
@@ -126,8 +161,18 @@ def _check_logits(path: Path) -> None:
         raise UnreadableFile(path, f"holds logits {logits.shape} and labels {labels.shape}, expected (N, C) and (N,)")
 
 
+def _read_config(path: Path, data: Any) -> Config:
+    try:
+        return Config.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise UnreadableFile(path, f"not a config of this version ({err})") from err
+
+
 def inspect_run(run_dir: str | os.PathLike) -> RunState:
     """Read the run folder ``run_dir`` and say what it holds (see :class:`RunState`); never raises for bad files.
+
+    ``RunState.config`` is the config the folder was written for (from ``config.json``, else ``metrics.json``), so
+    that a caller can refuse a folder of another config.
 
     Example:
         >>> import tempfile
@@ -135,26 +180,28 @@ def inspect_run(run_dir: str | os.PathLike) -> RunState:
         'empty'
     """
     run_dir = Path(run_dir)
+    config = None
     try:
         if (run_dir / "config.json").exists():
-            Config.from_dict(read_json(run_dir / "config.json"))
+            config = _read_config(run_dir / "config.json", read_json(run_dir / "config.json"))
         if not (run_dir / "metrics.json").exists():
-            return RunState("partial" if (run_dir / "checkpoint.pt").exists() else "empty")
+            return RunState("partial" if (run_dir / "checkpoint.pt").exists() else "empty", config=config)
         metrics = read_json(run_dir / "metrics.json")
         if not isinstance(metrics, dict) or not {"config", "final", "history"} <= set(metrics):
             raise UnreadableFile(run_dir / "metrics.json", "lacks the config, final and history of a finished run")
-        Config.from_dict(metrics["config"])
+        config = config or _read_config(run_dir / "metrics.json", metrics["config"])
         _check_logits(run_dir / "test_logits.npz")
     except UnreadableFile as err:
-        return RunState("broken", str(err))
-    except (ValueError, TypeError) as err:
-        return RunState("broken", f"{run_dir / 'config.json'}: not a config of this version ({err})")
-    code = metrics.get("code") or {}
+        return RunState("broken", str(err), config=config)
+    code = metrics.get("code")
+    if not isinstance(code, dict):
+        code = {}
     if code.get("fingerprint") != code_fingerprint():
-        was = f"code {code['fingerprint']} (torch {code.get('torch', '?')})" if code else "code before fingerprints"
+        was = f"code {code['fingerprint']} (torch {code.get('torch', '?')})" if code.get("fingerprint") \
+            else "code before fingerprints"
         return RunState("stale", f"trained by {was}; this is code {code_fingerprint()} (torch {torch.__version__})",
-                        metrics)
-    return RunState("finished", metrics=metrics)
+                        metrics, config)
+    return RunState("finished", metrics=metrics, config=config)
 
 
 def archive_run(run_dir: str | os.PathLike, why: str) -> Path:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from focal.engine import metrics
 from focal.engine.config import Config, identity, lr_schedule, run_name
 from focal.engine.data import DeviceLoader, load_data
-from focal.engine.files import atomic_write, read_json, write_json, write_npz
+from focal.engine.files import UnreadableFile, atomic_write, write_json, write_npz
 from focal.engine.models import build_model
 from focal.engine.runs import archive_run, code_fingerprint, code_record, inspect_run, load_run, runs_root
 from focal.engine.system import hardware, resolve_device
@@ -94,11 +94,14 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """The checkpoint at ``path``; a truncated or corrupt file raises ``ValueError`` naming it."""
+    """The checkpoint at ``path``; a truncated, corrupt or foreign file raises ``UnreadableFile`` naming it."""
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{path}: cannot be read ({err.__class__.__name__}), probably truncated") from err
+    except (EOFError, zipfile.BadZipFile) as err:
+        raise UnreadableFile(path, f"cannot be read ({err.__class__.__name__}), probably truncated") from err
+    except (RuntimeError, pickle.UnpicklingError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise UnreadableFile(path, f"not a checkpoint of this engine ({err.__class__.__name__}: {first})") from err
 
 
 # ------------------------------------------------------------------------------------------- devices and DDP
@@ -161,28 +164,34 @@ def _evaluate(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     }
 
 
+def _refuse_other_config(run_dir: Path, saved: Config | None, config: Config) -> None:
+    if saved is None:
+        return
+    old, new = identity(saved), identity(config)
+    if old != new:
+        diff = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        raise FileExistsError(f"{run_dir} holds a run of a different config (saved, requested): {diff}; move it away "
+                              f"or pass another --out")
+
+
 def prepare_run(config: Config, out: str | os.PathLike | None = None, *, reuse_stale: bool = False
                 ) -> tuple[str, str | None]:
     """Decide what :func:`train` does with the folder of ``config``, and clear what cannot be reused.
 
     Returns ``(status, message)``. ``status`` is ``"reused"`` (finished by this code), ``"reused-stale"`` (finished
     by other code, kept because ``reuse_stale``), ``"resume"`` (a checkpoint of this code), or ``"train"`` (nothing
-    usable). A stale or broken run, or a checkpoint of other code, is moved to ``<out>/.archive`` first; ``message``
-    then says so, naming the run and the file, and is None when there is nothing to say.
+    usable). A stale or broken run, or a checkpoint of other code (never resumed, even with ``reuse_stale``: one run
+    is trained by one code), is moved to ``<out>/.archive`` first; ``message`` then says so, naming the run and the
+    file, and is None when there is nothing to say.
 
     Raises:
-        FileExistsError: if the folder holds a run of a different config (two configs never share a name, so the
-            folder was put there by hand).
+        FileExistsError: if the folder holds a run of a different config (its ``config.json``, ``metrics.json`` or
+            checkpoint says so; two configs never share a name, so the folder was put there by hand).
     """
     run_dir = runs_root(out) / run_name(config)
     state = inspect_run(run_dir)
     name = run_name(config)
-    if state.kind != "broken" and (run_dir / "config.json").is_file():
-        saved = Config.from_dict(read_json(run_dir / "config.json"))
-        old, new = identity(saved), identity(config)
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
-            raise FileExistsError(f"{run_dir} holds a run of a different config (saved, requested): {diff}")
+    _refuse_other_config(run_dir, state.config, config)
     if state.kind == "finished":
         return "reused", None
     if state.kind == "stale" and reuse_stale:
@@ -192,10 +201,13 @@ def prepare_run(config: Config, out: str | os.PathLike | None = None, *, reuse_s
         return "train", f"run {name} is {state.kind} ({state.reason}); retraining it (old files kept in {moved})"
     if state.kind == "partial":
         try:
-            saved_code = _read_checkpoint(run_dir / "checkpoint.pt").get("code", {}).get("fingerprint")
-        except ValueError as err:
+            checkpoint = _read_checkpoint(run_dir / "checkpoint.pt")
+            saved = Config.from_dict(checkpoint["config"])
+        except (UnreadableFile, KeyError, TypeError, ValueError) as err:
             moved = archive_run(run_dir, "broken")
             return "train", f"run {name}: {err}; training it from the start (old files kept in {moved})"
+        _refuse_other_config(run_dir, saved, config)
+        saved_code = (checkpoint.get("code") or {}).get("fingerprint")
         if saved_code != code_fingerprint():
             moved = archive_run(run_dir, "stale")
             return "train", (f"run {name} has a checkpoint of other code ({saved_code or 'before fingerprints'}); "
@@ -213,9 +225,9 @@ def _writable(root: Path) -> None:
         probe = root / f".write-test-{os.getpid()}"
         probe.touch()
         probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"cannot write runs to out={os.fspath(root)!r} ({err.strerror or err}); pass a "
-                              f"writable folder") from err
+    except OSError as err:  # keep the kind (permission, read-only or full file system), add what to do
+        raise type(err)(f"cannot write runs to out={os.fspath(root)!r} ({err.strerror or err}); pass a writable "
+                        f"folder with free space") from err
 
 
 def train(config: Config, out: str | os.PathLike | None = None, *, progress: bool = True,
@@ -255,14 +267,22 @@ def train(config: Config, out: str | os.PathLike | None = None, *, progress: boo
     rank, world_size, owns_group = _init_distributed(device)
     try:
         if distributed:  # rank 0 alone looks at (and may archive) the folder; the others follow its decision
-            decision = [prepare_run(config, out, reuse_stale=reuse_stale) if rank == 0 else None]
+            decision: list[Any] = [None]
+            if rank == 0:
+                try:
+                    decision = [prepare_run(config, out, reuse_stale=reuse_stale)]
+                    _writable(root)
+                except OSError as err:  # every rank raises it, so torchrun ends with the message, not a hang
+                    decision = [err]
             dist.broadcast_object_list(decision, src=0)
+            if isinstance(decision[0], OSError):
+                raise decision[0]
             status, message = decision[0]
             if message and rank == 0:
                 warnings.warn(message, RunWarning, stacklevel=2)
             if status.startswith("reused"):
                 return {**load_run(run_dir), "status": status} if rank == 0 else {}
-        if rank == 0:
+        if not distributed:
             _writable(root)
         result = _run(config, run_dir, device, rank, world_size, progress)
     finally:
@@ -317,7 +337,9 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
     start, history = _resume(checkpoint, model, optimizer, device)
     if start == 0 and rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", config.replace(data_root=data.root).to_dict())
+        # the data folder and files actually read, so the run says what it trained on (and can be rerun from it)
+        write_json(run_dir / "config.json", {**config.replace(data_root=data.root).to_dict(),
+                                             "data_files": list(data.files)})
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None) \
         if world_size > 1 else model
     lrs, show, logits = lr_schedule(config), progress and rank == 0, None
@@ -360,7 +382,8 @@ def _finish(config: Config, run_dir: Path, data, history: list[dict], logits: to
     write_npz(run_dir / "test_logits.npz", logits=logits.numpy(), labels=data.test_targets.numpy())
     best = min((row for row in history if row["top1_error"] is not None), key=lambda row: row["top1_error"])
     write_json(run_dir / "metrics.json", {
-        "name": run_name(config), "description": data.description, "config": config.to_dict(), "history": history,
+        "name": run_name(config), "description": data.description,
+        "config": config.replace(data_root=data.root).to_dict(), "history": history,
         "final": metrics.summarize(logits, data.test_targets, data.train_counts),
         "final_top1_error": history[-1]["top1_error"], "best_epoch": best["epoch"],
         "best_top1_error": best["top1_error"], "train_counts": list(data.train_counts), "hardware": hw,

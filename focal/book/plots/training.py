@@ -65,7 +65,7 @@ def plot_class_counts(counts, *, ax=None) -> Figure:
             a.plot(sub["class_index"], sub["count"], ls, marker="o", ms=3, color=pal[imb],
                    label=f"ρ = {imb:g}" + ("" if ax is None else f" ({prof})"))
         a.set(yscale="log", xlabel="class index (0 = head)", ylabel="training images per class",
-              title=None if ax is not None else f"{prof} profile")
+              title=None if ax is not None else f"{prof} long tail")
         a.legend(title="imbalance")
     return fig
 

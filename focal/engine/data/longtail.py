@@ -138,7 +138,7 @@ class DataBundle:
     mean: tuple  #: per-channel mean on the 0..1 scale, for normalisation
     std: tuple  #: per-channel std on the 0..1 scale
     train_counts: list[int]  #: training images per class (after long-tailing)
-    description: str  #: human readable, e.g. "Fashion-MNIST-LT, exp profile, imbalance 100, subset seed 0"
+    description: str  #: human readable, e.g. "Fashion-MNIST-LT, exp long tail, imbalance 100, subset seed 0"
     #: absolute data root the files were found under; passed back as ``root`` it reads the same files
     #: (Debian's folder for its Fashion-MNIST); None for ``synthetic``
     root: str | None
@@ -149,7 +149,7 @@ def _describe(base: str, lt_profile: str, imbalance: float, seed: int, n_max: in
     """The :attr:`DataBundle.description` of an ``-lt`` subset of ``base``."""
     if n_max is not None and float(imbalance) == 1.0:
         return f"{TITLES[base]}, balanced subset of {n_max:,} per class, subset seed {seed}"
-    return f"{TITLES[base]}-LT, {lt_profile} profile, imbalance {imbalance:g}, subset seed {seed}"
+    return f"{TITLES[base]}-LT, {lt_profile} long tail, imbalance {imbalance:g}, subset seed {seed}"
 
 
 def load_data(name: str, root=None, *, imbalance: float = 100.0, lt_profile: str = "exp", seed: int = 0,
@@ -192,7 +192,7 @@ def load_data(name: str, root=None, *, imbalance: float = 100.0, lt_profile: str
     Example:
         >>> data = load_data("synthetic-lt", imbalance=10)
         >>> data.train_counts[0], data.train_counts[-1], data.description
-        (500, 50, 'Synthetic-LT, exp profile, imbalance 10, subset seed 0')
+        (500, 50, 'Synthetic-LT, exp long tail, imbalance 10, subset seed 0')
         >>> ref = load_data("synthetic-lt", imbalance=1, n_max=120)
         >>> sum(ref.train_counts), ref.description, ref.root, ref.files
         (1200, 'Synthetic, balanced subset of 120 per class, subset seed 0', None, ())

@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from focal.engine.metrics import calibration
+from focal.engine.metrics.calibration import (
+    adaptive_calibration_error, classwise_calibration_error, expected_calibration_error, fit_temperature,
+    max_calibration_error,
+)
 from focal.engine.metrics.inputs import as_tensor, check_n_bins, check_range, probs_and_labels, scores_and_labels
 
 __all__ = [
@@ -235,10 +238,10 @@ def mean_std(values: Any) -> tuple[Any, Any]:
 
 def _calibration_errors(probs: torch.Tensor, labels: torch.Tensor, n_bins: int) -> dict[str, float]:
     return {
-        "ece": calibration.expected_calibration_error(probs, labels, n_bins),
-        "adaptive_ece": calibration.adaptive_calibration_error(probs, labels, n_bins),
-        "classwise_ece": calibration.classwise_calibration_error(probs, labels, n_bins),
-        "mce": calibration.max_calibration_error(probs, labels, n_bins),
+        "ece": expected_calibration_error(probs, labels, n_bins),
+        "adaptive_ece": adaptive_calibration_error(probs, labels, n_bins),
+        "classwise_ece": classwise_calibration_error(probs, labels, n_bins),
+        "mce": max_calibration_error(probs, labels, n_bins),
     }
 
 
@@ -281,7 +284,7 @@ def summarize(logits: Any, labels: Any, train_counts: Any = None, *, calib_logit
         zc, _ = scores_and_labels(calib_logits, calib_labels, "calib_logits")
         if zc.shape[1] != z.shape[1]:
             raise ValueError(f"calib_logits has {zc.shape[1]} classes but logits has {z.shape[1]}")
-        temperature = calibration.fit_temperature(zc, calib_labels)
+        temperature = fit_temperature(zc, calib_labels)
         scaled = torch.softmax(z / temperature, 1)
         out["temperature"] = temperature
         out["ts_nll"] = nll(z / temperature, y)

@@ -248,7 +248,8 @@ def find_runs(out: str | os.PathLike | None = None, **filters: Any) -> list[tupl
     """Finished runs under ``out`` whose config matches every filter, sorted by run name.
 
     A filter value is either one value or a list/tuple/set of accepted values, e.g.
-    ``find_runs(loss=["ce", "focal"], imbalance=100)``. Broken run folders are skipped.
+    ``find_runs(loss=["ce", "focal"], imbalance=100)``. Broken run folders are skipped; stale runs (of other code)
+    are listed like the others, each with its ``code`` record: :func:`inspect_run` tells them apart.
     """
     valid = {f.name for f in dataclasses.fields(Config)}
     if set(filters) - valid:

@@ -150,7 +150,7 @@ def test_provenance_names_the_code_and_counts_reused_and_stale_runs(tmp_path):
         run.update(status=status, **({"code": {"fingerprint": code, "torch": "2.x"}} if code else {}),
                    **({"trained_at": when} if when else {}))
     p = R.provenance(results)
-    assert p["runs"] == "4 runs: 1 trained now, 3 reused from disk, 1 of them stale (--reuse-stale)"
+    assert p["runs"] == "4 runs: 1 trained now, 3 reused from disk, 1 of them stale, kept on request (reuse-stale)"
     assert f"{code_fingerprint()} (torch 2.x, this checkout)" in p["code"]
     assert "0123456789ab (torch 2.x, other code)" in p["code"] and "unrecorded" in p["code"]
     assert p["trained"] == "2026-11-29 to 2026-11-30" and p["hardware"] == "test CPU"

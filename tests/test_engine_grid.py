@@ -69,7 +69,7 @@ def test_train_many_names_each_stale_run_before_training(fake_root, tmp_path):
     kept = train_many([config], tmp_path, file=out, reuse_stale=True)
     assert kept[0][1]["status"] == "reused-stale"
     assert f"run {run_name(config)} is stale" in out.getvalue()
-    assert "1 runs: 1 finished earlier (loaded from disk, 1 of them stale), 0 to train" in out.getvalue()
+    assert "1 run: 1 finished earlier (loaded from disk, 1 of them stale), 0 to train" in out.getvalue()
     out = io.StringIO()
     again = train_many([config], tmp_path, file=out)
     assert again[0][1]["status"] == "trained" and "retraining it" in out.getvalue()

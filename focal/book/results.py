@@ -76,7 +76,7 @@ def provenance(results: Iterable[tuple]) -> dict[str, str]:
              f"{count['resumed']} resumed" if count["resumed"] else "",
              f"{count['reused'] + count['reused-stale']} reused from disk" if count["reused"] + count["reused-stale"]
              else "",
-             f"{count['reused-stale']} of them stale (--reuse-stale)" if count["reused-stale"] else ""]
+             f"{count['reused-stale']} of them stale, kept on request (reuse-stale)" if count["reused-stale"] else ""]
     n = len(runs)
     text = f"{n} run{'s' * (n != 1)}: " + ", ".join(p for p in parts if p)
     dates = sorted({run["trained_at"][:10] for run in runs if run.get("trained_at")})

@@ -110,7 +110,7 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
     todo = [i for i, status in enumerate(statuses) if not status.startswith("reused")]
     stale = sum(status == "reused-stale" for status in statuses)
     n, loaded = len(configs), len(configs) - len(todo)
-    say(f"{n} runs: {loaded} finished earlier (loaded from disk{f', {stale} of them stale' if stale else ''}), "
+    say(f"{n} run{'s' * (n != 1)}: {loaded} finished earlier (loaded from disk{f', {stale} of them stale' if stale else ''}), "
         f"{len(todo)} to train")
     results: list = [None] * n
     for i, config in enumerate(configs):

@@ -1,4 +1,5 @@
-"""Helpers shared by the engine's tests: a tiny run config, a counter of trained epochs, LDAM-DRW's subset."""
+"""Helpers shared by the tests: a tiny run config, a counter of trained epochs, LDAM-DRW's subset, value-and-gradient
+of a loss, and calibration fixtures."""
 import numpy as np
 import torch
 
@@ -52,3 +53,30 @@ def value_and_grad(fn, logits, target, **kw):
     out = fn(x, target, **kw)
     (out * torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
     return out.detach(), x.grad
+
+
+# ------------------------------------------------------------------------------------------ metric fixtures
+CIFAR10_LT_100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+def random_probs(n: int, c: int, seed: int, concentration: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Dirichlet probabilities and labels drawn from them, i.e. perfectly calibrated data."""
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(c, concentration), size=n)
+    labels = (rng.random((n, 1)) > probs.cumsum(1)).sum(1).clip(max=c - 1)
+    return probs, labels
+
+
+def reference_bins(conf: np.ndarray, hits: np.ndarray, n_bins: int) -> list[tuple[int, float, float]]:
+    """Slow, independent (l, u] binning: (count, mean confidence, accuracy) per bin; 0 joins the first bin."""
+    out = []
+    for b in range(n_bins):
+        lower, upper = b / n_bins, (b + 1) / n_bins
+        inside = (conf > lower) & (conf <= upper) | ((conf == 0) & (b == 0))
+        out.append((int(inside.sum()), conf[inside].mean() if inside.any() else 0.0,
+                    hits[inside].mean() if inside.any() else 0.0))
+    return out
+
+
+def as_input(x: np.ndarray, kind: str):
+    return {"numpy": x, "torch": torch.as_tensor(x), "float32": torch.as_tensor(x).float()}[kind]

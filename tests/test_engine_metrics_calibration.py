@@ -15,31 +15,7 @@ from hypothesis import strategies as st
 from focal.engine.metrics import calibration as C
 from focal.engine.metrics import classification as M
 
-CIFAR10_LT_100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
-
-
-def random_probs(n: int, c: int, seed: int, concentration: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Dirichlet probabilities and labels drawn from them, i.e. perfectly calibrated data."""
-    rng = np.random.default_rng(seed)
-    probs = rng.dirichlet(np.full(c, concentration), size=n)
-    labels = (rng.random((n, 1)) > probs.cumsum(1)).sum(1).clip(max=c - 1)
-    return probs, labels
-
-
-def reference_bins(conf: np.ndarray, hits: np.ndarray, n_bins: int) -> list[tuple[int, float, float]]:
-    """Slow, independent (l, u] binning: (count, mean confidence, accuracy) per bin; 0 joins the first bin."""
-    out = []
-    for b in range(n_bins):
-        lower, upper = b / n_bins, (b + 1) / n_bins
-        inside = (conf > lower) & (conf <= upper) | ((conf == 0) & (b == 0))
-        out.append((int(inside.sum()), conf[inside].mean() if inside.any() else 0.0,
-                    hits[inside].mean() if inside.any() else 0.0))
-    return out
-
-
-def as_input(x: np.ndarray, kind: str):
-    return {"numpy": x, "torch": torch.as_tensor(x), "float32": torch.as_tensor(x).float()}[kind]
-
+from runhelpers import random_probs, reference_bins  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------- calibration
 def test_ece_mce_hand_example():

@@ -297,8 +297,7 @@ def train_book_runs(profile: str | None = None, *, progress: bool = True, worker
     """
     profile = get_profile(profile or default_profile())
     if workers is None:
-        cuda = profile.base.device.startswith("cuda") or (profile.base.device == "auto" and torch.cuda.is_available())
-        workers = default_workers(device="cuda" if cuda else "cpu")
+        workers = default_workers(device=profile.base.device)
     if progress:
         print(f"training the runs of profile {profile.name} (finished runs of this code are loaded) ...", flush=True)
     return train_many(all_configs(profile), progress=progress, workers=workers, reuse_stale=reuse_stale)

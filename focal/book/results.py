@@ -65,12 +65,11 @@ def provenance(results: Iterable[tuple]) -> dict[str, str]:
     runs = [run for _, run in results]
     dataset = runs[0].get("description", "unknown dataset").rsplit(", subset seed", 1)[0]
     hardware = "; ".join(sorted({run.get("hardware", "unknown") for run in runs}))
-    codes = sorted({(run.get("code") or {}).get("fingerprint", "unrecorded") for run in runs})
     torch_of = {(run.get("code") or {}).get("fingerprint", "unrecorded"): (run.get("code") or {}).get("torch", "?")
                 for run in runs}
     current = code_fingerprint()
     code = "; ".join(f"{c} (torch {torch_of[c]}{', this checkout' if c == current else ', other code'})"
-                     for c in codes)
+                     for c in sorted(torch_of))
     count = {k: sum(run.get("status") == k for run in runs) for k in ("trained", "resumed", "reused", "reused-stale")}
     parts = [f"{count['trained']} trained now" if count["trained"] else "",
              f"{count['resumed']} resumed" if count["resumed"] else "",

@@ -24,7 +24,6 @@ import warnings
 from concurrent.futures import BrokenExecutor
 from typing import Any, Sequence
 
-import torch
 
 from focal.engine.config import Config
 from focal.engine.grid import grid_configs, train_many
@@ -153,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "train":
                 results = [train(configs[0], args.out, progress=args.progress, reuse_stale=args.reuse_stale)]
             else:
-                device = "cuda" if configs[0].device.startswith("cuda") or (
-                    configs[0].device == "auto" and torch.cuda.is_available()) else "cpu"
-                workers = args.workers or default_workers(device=device)
+                workers = args.workers or default_workers(device=configs[0].device)
                 results = [metrics for _, metrics in train_many(
                     configs, args.out, progress=args.progress, workers=workers, reuse_stale=args.reuse_stale,
                     bars=args.progress and workers == 1)]

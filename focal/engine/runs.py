@@ -149,7 +149,8 @@ class RunState:
     config: Config | None = None
 
 
-def _check_logits(path: Path) -> None:
+def _read_logits(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, labels)`` of a ``test_logits.npz``; anything missing, truncated or malformed is UnreadableFile."""
     try:
         with np.load(path) as data:
             logits, labels = data["logits"], data["labels"]
@@ -159,6 +160,7 @@ def _check_logits(path: Path) -> None:
         raise UnreadableFile(path, f"cannot be read ({err.__class__.__name__}: {err}), probably truncated") from err
     if logits.ndim != 2 or labels.shape != (len(logits),):
         raise UnreadableFile(path, f"holds logits {logits.shape} and labels {labels.shape}, expected (N, C) and (N,)")
+    return logits, labels
 
 
 def _read_config(path: Path, data: Any) -> Config:
@@ -190,7 +192,7 @@ def inspect_run(run_dir: str | os.PathLike) -> RunState:
         if not isinstance(metrics, dict) or not {"config", "final", "history"} <= set(metrics):
             raise UnreadableFile(run_dir / "metrics.json", "lacks the config, final and history of a finished run")
         config = config or _read_config(run_dir / "metrics.json", metrics["config"])
-        _check_logits(run_dir / "test_logits.npz")
+        _read_logits(run_dir / "test_logits.npz")
     except UnreadableFile as err:
         return RunState("broken", str(err), config=config)
     code = metrics.get("code")
@@ -238,10 +240,7 @@ def load_logits(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         UnreadableFile: if ``test_logits.npz`` is missing, truncated or malformed (the error names it).
     """
-    file = Path(path) / "test_logits.npz"
-    _check_logits(file)
-    with np.load(file) as data:
-        return data["logits"], data["labels"]
+    return _read_logits(Path(path) / "test_logits.npz")
 
 
 def find_runs(out: str | os.PathLike | None = None, **filters: Any) -> list[tuple[Config, dict[str, Any]]]:

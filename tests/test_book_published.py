@@ -53,11 +53,11 @@ def test_published_calibration_rows():
 def test_comparison_table_marks_reprints_and_forms():
     t = published.comparison_table({"CE": "x", "focal γ=1": "y", "CB focal γ=1": "z"}, "cifar10-lt", 100, "ours")
     cui, cao = t.columns[1], t.columns[2]
-    assert "sigmoid form" in cui and "own focal cells (step profile): softmax form" in cao
+    assert "sigmoid form" in cui and "cells equal to Cui et al.'s are reprints" in cao
     assert t.loc["focal γ=1", cui] == "29.62" and t.loc["focal γ=1", cao] == "= Cui et al."
     assert t.loc["CB focal γ=1", cao] == "= Cui et al."  # equal to Cui et al.'s best class-balanced number
     assert published.is_reprint("cifar10-lt", "exp", "CB Focal", 100)
     assert not published.is_reprint("cifar10-lt", "exp", "CB Focal", 10)  # 12.90 (Cao) vs 12.51 (Cui)
     assert not published.is_reprint("cifar10-lt", "step", "Focal", 100)  # the step profile is Cao et al.'s own
     step = published.comparison_table({"focal γ=1": "y"}, "cifar10-lt", 100, "ours", lt_profile="step")
-    assert step.loc["focal γ=1", step.columns[2]] == "36.09"
+    assert step.loc["focal γ=1", step.columns[2]] == "36.09" and "its focal cells: softmax form" in step.columns[2]

@@ -10,10 +10,10 @@ Sources (keys of ``book/references.bib``):
 * ``cui2019classbalanced`` -- Cui et al., *Class-Balanced Loss Based on Effective Number of Samples*, CVPR 2019, Table 2:
   top-1 error (%) of ResNet-32 on long-tailed CIFAR (exponential long tail), balanced test set.
 * ``cao2019ldam`` -- Cao et al., *Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss*,
-  NeurIPS 2019, Table 2: same setting, exponential and step profiles, imbalance 100 and 10. Its CE ("ERM") and focal
+  NeurIPS 2019, Table 2: same setting, exponential and step long tails, imbalance 100 and 10. Its CE ("ERM") and focal
   rows at the exponential long tail are Cui et al.'s numbers reprinted (equal to 0.01 points), so they are one source,
   not two confirmations (:data:`REPRINTED`); so are its CB focal cells that equal Cui et al.'s best class-balanced
-  number (CIFAR-10-LT ρ=100: 25.43, CIFAR-100-LT ρ=10: 42.01). Its step-profile rows are its own.
+  number (CIFAR-10-LT ρ=100: 25.43, CIFAR-100-LT ρ=10: 42.01). Its step-long-tail rows are its own.
 
 * ``mukhoti2020calibrating`` -- Mukhoti et al., *Calibrating Deep Neural Networks using Focal Loss*, NeurIPS 2020, the
   authors' README: ResNet-50 on *balanced* CIFAR-10, error and ECE before/after temperature scaling.
@@ -61,7 +61,7 @@ CUI2019_TOP1_ERROR: dict[str, dict[str, dict[float, float]]] = {
     },
 }
 
-#: Cao et al. 2019, Table 2. ``{(dataset, long-tail profile): {loss label: {imbalance: top-1 error %}}}``.
+#: Cao et al. 2019, Table 2. ``{(dataset, long tail): {loss label: {imbalance: top-1 error %}}}``.
 CAO2019_TOP1_ERROR: dict[tuple[str, str], dict[str, dict[float, float]]] = {
     ("cifar10-lt", "exp"): {
         "ERM (CE)": {100: 29.64, 10: 13.61},
@@ -104,7 +104,7 @@ CIFAR10_LT_COUNTS: dict[float, tuple[int, ...]] = {
     100: (5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50),
 }
 
-#: Published training-set sizes of the exponential-profile long-tailed CIFAR sets.
+#: Published training-set sizes of the exponential-long-tail long-tailed CIFAR sets.
 #: ``{(dataset, imbalance): number of training images}``.
 CIFAR_LT_TOTALS: dict[tuple[str, float], int] = {
     ("cifar10-lt", 100): 12406,
@@ -143,7 +143,7 @@ def is_reprint(dataset: str, lt_profile: str, cao_row: str, imbalance: float) ->
 
 def focal_minus_ce() -> list[dict]:
     """Every *independent* published focal − CE gap in top-1 error (points): Cui et al.'s columns and Cao et al.'s
-    own (step-profile) columns; Cao et al.'s exponential-profile cells are Cui's reprinted and are left out.
+    own (step-long-tail) columns; Cao et al.'s exponential-long-tail cells are Cui's reprinted and are left out.
 
     Returns:
         Rows with ``source``, ``dataset``, ``lt_profile``, ``imbalance``, ``focal``, ``ce``, ``gap`` (focal − CE)
@@ -242,7 +242,7 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
         dataset: our dataset name, e.g. ``"cifar10-lt"``.
         imbalance: our imbalance ratio.
         ours_label: what produced our numbers, e.g. ``"Fashion-MNIST-LT ρ=100, cpu profile, AMD EPYC"``.
-        lt_profile: long-tail profile of our runs (``"exp"`` or ``"step"``).
+        lt_profile: long tail of our runs (``"exp"`` or ``"step"``).
 
     Returns:
         A :class:`pandas.DataFrame` indexed by loss, one column for ours and one per published source
@@ -254,13 +254,14 @@ def comparison_table(ours: dict[str, str], dataset: str, imbalance: float, ours_
         (['29.9 ± 0.4', '29.64', '= Cui et al.'], ['25.0 ± 0.5', '25.43', '= Cui et al.'])
     """
     published_ds = dataset if dataset in ("cifar10-lt", "cifar100-lt") else "cifar10-lt"
-    caveat = "" if published_ds == dataset else ", not comparable"
+    caveat = "" if published_ds == dataset else "; a different dataset from ours: not comparable, for scale only"
     title = {"cifar10-lt": "CIFAR-10-LT", "cifar100-lt": "CIFAR-100-LT"}[published_ds]
     lookup = {(r["source"], r["loss"]): r["top1_error"]
               for r in published_top1_rows(published_ds, [imbalance]) if r["lt_profile"] == lt_profile}
     sources = ("Cui et al. 2019, Table 2", "Cao et al. 2019, Table 2")
     forms = {"Cui et al. 2019, Table 2": "; focal and CB rows: sigmoid form",
-             "Cao et al. 2019, Table 2": "; its own focal cells (step profile): softmax form"}
+             "Cao et al. 2019, Table 2": "; its focal cells: softmax form" if lt_profile == "step" else
+             "; cells equal to Cui et al.'s are reprints"}
     headers = [f"published: {s} ({title} {lt_profile} ρ={float(imbalance):g}, ResNet-32{forms[s]}{caveat})"
                for s in sources]
     columns = {f"ours: {ours_label}": list(ours.values())}

@@ -337,7 +337,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def class_counts_frame(n_max: int, num_classes: int, imbalances: Sequence[float] = (10, 50, 100, 200),
                        lt_profiles: Sequence[str] = ("exp", "step")) -> pd.DataFrame:
-    """Training images per class for each long-tail profile and imbalance ratio (tidy, for a plot or a table).
+    """Training images per class for each long tail and imbalance ratio (tidy, for a plot or a table).
 
     Example:
         >>> df = class_counts_frame(5000, 10, [100], ["exp"])

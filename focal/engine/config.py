@@ -30,7 +30,7 @@ __all__ = ["Config", "LOSSES", "LT_PROFILES", "GAMMA_LOSSES", "RECIPE_EPOCHS", "
 LOSSES = ("ce", "focal", "sigmoid-focal", "focal-flsd53", "cb-focal")
 """Valid ``Config.loss`` names."""
 LT_PROFILES = ("exp", "step")
-"""Valid long-tail profiles, the shape of the class counts (see :func:`focal.engine.data.longtail_counts`)."""
+"""Valid long-tail shapes, the shape of the class counts (see :func:`focal.engine.data.longtail_counts`)."""
 GAMMA_LOSSES = ("focal", "sigmoid-focal", "cb-focal")
 """Losses whose result depends on ``Config.gamma``."""
 RECIPE_EPOCHS = 200
@@ -84,7 +84,7 @@ class Config:
         metavar="DIR", identity=False)
     imbalance: float = setting(100.0, "imbalance ratio n_max/n_min of -lt datasets (default %(default)s)", _DATA,
                                grid="imbalances", metavar="RHO")
-    lt_profile: str = setting("exp", "long-tail profile (shape of the class counts) of -lt datasets "
+    lt_profile: str = setting("exp", "long tail (shape of the class counts) of -lt datasets "
                               "(default %(default)s)", _DATA, choices=LT_PROFILES)
     n_max: int | None = setting(
         None, "head-class images of an -lt subset (with --imbalance 1: a balanced subset of N per class); "
@@ -182,7 +182,7 @@ class Config:
     def from_dict(cls, data: dict[str, Any]) -> "Config":
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid fields.
 
-        A ``profile`` key (the long-tail profile, as files written before it was renamed call it) is read as
+        A ``profile`` key (the long tail, as files written before it was renamed call it) is read as
         ``lt_profile``; ``data_files``, which a run's ``config.json`` records beside its settings, is not a setting.
         """
         if not isinstance(data, dict):
@@ -234,7 +234,7 @@ def run_name(config: Config) -> str:
     """Readable, unique directory name of a run.
 
     ``{dataset}[_if{imbalance}[_{lt_profile}][_n{n_max}]]_{model}_{loss}[_g{gamma}][_b{beta}]_e{epochs}_s{seed}[_{hash}]``,
-    where the long-tail profile appears only when it is not ``exp``, ``n_max`` only when set, and the 8-hex hash
+    where the long tail appears only when it is not ``exp``, ``n_max`` only when set, and the 8-hex hash
     covers every other identity field that differs from its default, so two configs with different results never
     share a name.
 

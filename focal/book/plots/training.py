@@ -37,7 +37,7 @@ _AXIS_LABELS = {
 # ------------------------------------------------------------------------------------------- chapter 3
 def plot_class_counts(counts, *, ax=None) -> Figure:
     """Training images per class, head to tail, on a log axis: one line per imbalance ratio, one panel per
-    long-tail profile.
+    long tail.
 
     Args:
         counts: tidy DataFrame with columns ``lt_profile`` ("exp"/"step"), ``imbalance``, ``class_index``

@@ -1,11 +1,11 @@
 """Long-tailed image datasets: LDAM-identical counts and subsets, loaded whole as a :class:`DataBundle`.
 
 A long-tailed training set keeps :math:`n_i` images of class :math:`i` (class 0 is the head), with
-the exponential profile of :cite:`cao2019ldam` and :cite:`cui2019classbalanced`
+the exponential long tail of :cite:`cao2019ldam` and :cite:`cui2019classbalanced`
 
 .. math:: n_i = \\left\\lfloor n_{\\max} \\, \\rho^{-i/(C-1)} \\right\\rfloor, \\qquad i = 0, \\dots, C-1,
 
-or the step profile (the first half of the classes keep :math:`n_{\\max}`, the rest
+or the step long tail (the first half of the classes keep :math:`n_{\\max}`, the rest
 :math:`\\lfloor n_{\\max}/\\rho \\rfloor`); ``lt_profile`` picks one. The test split stays balanced.
 
 Datasets (:data:`DATASETS`) are loaded whole into a :class:`DataBundle` of uint8 tensors, which records the
@@ -47,7 +47,7 @@ DATASETS = (
 def longtail_counts(n_max: int, num_classes: int, imbalance: float, lt_profile: str = "exp") -> list[int]:
     """Per-class image counts of a long-tailed training set, computed as LDAM-DRW does.
 
-    Exponential profile :math:`n_i = \\lfloor n_{\\max} \\cdot (1/\\rho)^{i/(C-1)} \\rfloor`; step profile
+    Exponential long tail :math:`n_i = \\lfloor n_{\\max} \\cdot (1/\\rho)^{i/(C-1)} \\rfloor`; step long tail
     :math:`n_{\\max}` for the first :math:`\\lfloor C/2 \\rfloor` classes and
     :math:`\\lfloor n_{\\max} \\cdot (1/\\rho) \\rfloor` for the rest. The float expression is LDAM's
     (``img_max * imb_factor ** (i / (C - 1.0))`` with ``imb_factor = 1/ρ``), so truncation matches.

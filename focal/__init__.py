@@ -19,9 +19,17 @@ The package is three layers; imports run one way (book -> engine -> losses):
   :mod:`focal.book.stats`, :mod:`focal.book.comparisons`, :mod:`focal.book.claims`, :mod:`focal.book.published`,
   :mod:`focal.book.bench`, :mod:`focal.book.plots` (:mod:`focal.book.plots.style`, :mod:`focal.book.plots.loss`,
   :mod:`focal.book.plots.training`, :mod:`focal.book.plots.compare`), :mod:`focal.book.build`,
-  :mod:`focal.book.check` and :mod:`focal.book.cli` (``python -m focal.book build|execute|check``, via
-  ``focal.book.__main__``).
+  :mod:`focal.book.site`, :mod:`focal.book.lab`, :mod:`focal.book.check` and :mod:`focal.book.cli`
+  (``python -m focal.book build|execute|check|lab``, via ``focal.book.__main__``).
+
+``pip install focal`` brings torch and numpy, enough for the losses; the engine and the book need extras
+(``focal[engine]``, ``focal[notebooks]``, ``focal[book]``), and using one without its extra raises
+:class:`MissingExtra`, whose message is one line naming the extra to install.
 """
+import importlib.util
+import sys
+from typing import Iterable
+
 from focal.losses import (
     FocalLoss,
     SigmoidFocalLoss,
@@ -33,3 +41,28 @@ from focal.losses import (
 
 __all__ = ["focal_loss", "FocalLoss", "sigmoid_focal_loss", "SigmoidFocalLoss", "class_balanced_weights", "set_fused"]
 __version__ = "0.1.0"
+
+
+class MissingExtra(ModuleNotFoundError):
+    """A part of focal was used without the extra that installs its dependencies; the message is one line."""
+
+
+def require_extra(part: str, extra: str, modules: Iterable[str]) -> None:
+    """Raise :class:`MissingExtra` naming ``extra`` if any of ``modules`` cannot be imported (without importing them).
+
+    The error's ``name`` is the first missing module. While ``python -m focal…`` is still locating its module (a
+    package ``__init__`` checking its extra), it exits instead with the one line and status 1: there is no caller
+    to print it without a traceback.
+
+    >>> require_extra("focal.example", "example", ["sys", "no_such_module_x"])
+    Traceback (most recent call last):
+    focal.MissingExtra: focal.example needs the 'example' extra (missing: no_such_module_x): pip install 'focal[example]'
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    message = f"{part} needs the {extra!r} extra (missing: {', '.join(missing)}): pip install 'focal[{extra}]'"
+    argv = sys.orig_argv
+    if sys.argv[:1] == ["-m"] and any(a == "-m" and b.split(".")[0] == "focal" for a, b in zip(argv, argv[1:])):
+        raise SystemExit(message)
+    raise MissingExtra(message, name=missing[0])

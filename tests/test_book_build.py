@@ -3,6 +3,7 @@ build from those outputs, and the built pages in headless Chromium (math typeset
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 
 from focal.book import build as book
-from focal.book import check
+from focal.book import check, site
 
 ROOT = book.repo_root()
 CHAPTERS = book.toc_notebooks(ROOT)
@@ -181,6 +182,7 @@ def test_chapter_executes_at_smoke_profile(staging, chapter):
 def built_html(staging, tmp_path_factory):
     """The book built with -W from the smoke outputs (chapters already executed above are reused)."""
     book.execute_book("smoke", staging, root=ROOT, progress=False)
+    site.write_site_config(staging, profile="smoke", root=ROOT)  # as `make book` without REPOSITORY_URL
     return book.build_html(staging, tmp_path_factory.mktemp("html")).parent
 
 
@@ -200,6 +202,24 @@ def test_book_builds_with_warnings_as_errors(built_html):
     bib = (built_html / "book" / "bibliography.html").read_text()
     for author in ("Lin", "Cui", "Cao", "Mukhoti", "He", "Xiao", "Krizhevsky"):
         assert author in bib
+
+
+@pytest.mark.slow
+def test_every_page_names_version_commit_and_profile_and_every_chapter_how_to_rerun_it(built_html):
+    footer = f"Built from focal {site.package_version()}, commit <code>{site.git_commit(ROOT)}</code>, at profile"
+    pages = [p for p in built_html.rglob("*.html") if not p.relative_to(built_html).parts[0].startswith("_")]
+    assert len(pages) >= 10
+    for page in pages:
+        text = page.read_text()
+        if 'http-equiv="Refresh"' in text:
+            continue  # index.html only redirects to the first page
+        assert footer in text and "<code>smoke</code>" in text, f"{page.name} lacks the build footer"
+        assert "mybinder" not in text, f"{page.name} has launch buttons although no REPOSITORY_URL was given"
+    for chapter in CHAPTERS:
+        text = re.sub(r"<[^>]+>", "", (built_html / chapter.with_suffix(".html")).read_text())
+        number = chapter.stem.split("_")[0]
+        assert "Rerun this chapter" in text and f"make chapter CHAPTER={number} PROFILE=smoke" in text, chapter
+        assert re.search(r"executed in \d+ s on .+ on \d{4}-\d\d-\d\d", text), chapter
 
 
 @pytest.mark.slow

@@ -29,10 +29,12 @@ from pathlib import Path
 import torch
 import yaml
 
+from focal.book import require_book_tools
 from focal.book.profiles import all_configs, default_profile, get_profile
+from focal.book.site import add_rerun_box, chapter_box, write_site_config
 from focal.engine.files import atomic_write
 from focal.engine.grid import train_many
-from focal.engine.system import default_workers
+from focal.engine.system import default_workers, hardware
 
 __all__ = ["NotebookError", "repo_root", "toc_entries", "toc_notebooks", "fingerprint", "execute_notebook",
            "stage_book", "execute_book", "build_html", "train_book_runs", "build"]
@@ -153,7 +155,8 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
         NotebookError: a cell raised; the message names the notebook and the error. The partially executed
             notebook is kept next to ``dst`` as ``<name>.failed.ipynb``.
     """
-    import papermill
+    require_book_tools()
+    import papermill  # here: the book's modules load without the `book` extra, the build needs it
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():
@@ -249,7 +252,11 @@ def execute_book(profile: str | None, out: str | os.PathLike, *, root: str | os.
             start = time.perf_counter()
             execute_notebook(root / nb, dst, parameters=params, cwd=(root / nb).parent, stamp=stamp,
                              progress=progress, timeout=timeout)
-            say(f"{label}: done in {time.perf_counter() - start:.1f} s", flush=True)
+            seconds = time.perf_counter() - start
+            box = chapter_box(root / nb, profile=profile, seconds=seconds, hardware=hardware())
+            executed = add_rerun_box(json.loads(dst.read_text()), box)
+            atomic_write(dst, lambda out: out.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n"))
+            say(f"{label}: done in {seconds:.1f} s", flush=True)
         done.append(dst)
     return done
 
@@ -261,6 +268,7 @@ def build_html(staging: str | os.PathLike, output: str | os.PathLike, *, warning
         FileNotFoundError: the bundled MathJax (``book/_extra/mathjax/tex-svg.js``) is missing: run ``make setup``.
         RuntimeError: the build failed (with ``warnings_as_errors``, any Sphinx warning fails it).
     """
+    require_book_tools()
     staging, output = Path(staging), Path(output)
     if not (staging / MATHJAX).is_file():
         raise FileNotFoundError(f"{staging / MATHJAX} is missing: run `make setup` to bundle MathJax 3 "
@@ -304,14 +312,22 @@ def train_book_runs(profile: str | None = None, *, progress: bool = True, worker
 
 
 def build(profile: str | None = None, *, root: str | os.PathLike | None = None, only: str | None = None,
-          force: bool = False, progress: bool = True, reuse_stale: bool = False) -> Path:
+          force: bool = False, progress: bool = True, reuse_stale: bool = False,
+          repository_url: str | None = None) -> Path:
     """``make book``: stage the book, execute the chapters at ``profile``, render ``root/_build/html``.
+
+    Every page's footer names the package version, the commit and the profile; ``repository_url``
+    (``https://github.com/OWNER/REPO``) adds a repository button and Binder launch buttons
+    (:func:`focal.book.site.site_config`).
 
     Returns:
         Path of the built ``_build/html/index.html``.
     """
+    require_book_tools()  # before any run trains: a missing extra is one line, not an error 30 minutes in
     root = Path(root) if root is not None else repo_root()
+    profile = profile or default_profile()
     staging = stage_book(root / "_build" / "src", root)
+    write_site_config(staging, profile=profile, root=root, repository_url=repository_url)
     start, say = time.perf_counter(), print if progress else (lambda *_, **__: None)
     if only is None:  # one chapter alone trains (or loads) what it needs itself
         train_book_runs(profile, progress=progress, reuse_stale=reuse_stale)

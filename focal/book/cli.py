@@ -2,7 +2,8 @@
 
 Commands::
 
-    python -m focal.book build [--profile P] [--only NAME] [--force] [--reuse-stale]   # _build/html/index.html
+    python -m focal.book build [--profile P] [--only NAME] [--force] [--reuse-stale] [--repository-url URL]
+    python -m focal.book lab [--register-only] [--prefix DIR]  # the `focal` kernel, then JupyterLab on notebooks/
     python -m focal.book execute --profile smoke --out DIR [--only NAME] [--force]
     python -m focal.book check [--html _build/html]           # headless Chromium: math and figures
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from focal.book.build import NotebookError, build, execute_book, repo_root, stage_book
 from focal.book.check import check_book
+from focal.book.lab import DISPLAY_NAME, KERNEL_NAME, register_kernel
 from focal.book.profiles import PROFILES
 
 __all__ = ["build_parser", "main"]
@@ -37,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--reuse-stale", action="store_true",
                          help="keep finished runs trained by other code instead of retraining them (each is named)")
     sub.choices["execute"].add_argument("--out", required=True, help="staging folder for the executed notebooks")
+    sub.choices["build"].add_argument("--repository-url", default=None, metavar="URL",
+                                      help="https://github.com/OWNER/REPO: add a repository button and Binder "
+                                           "launch buttons to every chapter (default: none)")
+    lab = sub.add_parser("lab", help=f"register this environment as the Jupyter kernel {KERNEL_NAME!r}, "
+                                     "then open the notebooks in JupyterLab")
+    lab.add_argument("--register-only", action="store_true", help="register the kernel, do not start JupyterLab")
+    lab.add_argument("--prefix", default=sys.prefix, help="where the kernel spec goes (default: this environment)")
     check = sub.add_parser("check", help="open the built pages in headless Chromium: math typeset, figures present")
     check.add_argument("--html", default=None, help="built HTML folder (default: <repo>/_build/html)")
     check.add_argument("--screenshot", default=None, help="PNG of chapter 4 (default: <repo>/_build/chapter4.png)")
@@ -48,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "build":
-            build(args.profile, only=args.only, force=args.force, reuse_stale=args.reuse_stale)
+            build(args.profile, only=args.only, force=args.force, reuse_stale=args.reuse_stale,
+                  repository_url=args.repository_url)
+        elif args.command == "lab":
+            spec = register_kernel(args.prefix)
+            print(f"registered the Jupyter kernel {KERNEL_NAME!r} ({DISPLAY_NAME}) at {spec}", flush=True)
+            if not args.register_only:
+                return subprocess.call([sys.executable, "-m", "jupyterlab", str(repo_root() / "notebooks")])
         elif args.command == "execute":
             out = stage_book(args.out)
             execute_book(args.profile, out, only=args.only, force=args.force, reuse_stale=args.reuse_stale)

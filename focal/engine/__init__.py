@@ -11,5 +11,13 @@
   argument checks
 - :mod:`focal.engine.cli` — ``python -m focal train|grid``, flags generated from ``Config``
 
-The engine imports the losses (:mod:`focal.losses`) and never the book.
+The engine imports the losses (:mod:`focal.losses`) and never the book. Its third-party modules come with the
+``engine`` extra (``pip install 'focal[engine]'``); without them, importing the engine raises
+:class:`focal.MissingExtra` with one line that says so, before any of its modules fails on its own import.
 """
+from focal import require_extra
+
+#: The modules the ``engine`` extra installs (pyproject.toml's ``[engine]``).
+ENGINE_MODULES = ("torchvision", "tqdm")
+
+require_extra("focal.engine", "engine", ENGINE_MODULES)

@@ -32,7 +32,9 @@ setup: $(STAMP) $(MATHJAX) system-deps
 
 # The exact versions the book is built and tested with: constraints.txt (CI, environment.yml and Pages use it too).
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "make: $(PYTHON) is not Python 3.11, which constraints.txt pins for; run make PYTHON=python3.11 ..."; exit 2; }; \
+		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
@@ -40,7 +42,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The losses on the lower bounds: focal without its dependencies' newest versions (the engine only for the fixtures).
 $(OLDEST_STAMP): pyproject.toml constraints-oldest.txt
 	@test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install --quiet -r constraints-oldest.txt pytest hypothesis
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -r constraints-oldest.txt
 	$(OLDEST_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
@@ -76,8 +78,13 @@ book: setup
 	$(BIN)/python -m focal.book build $(if $(PROFILE),--profile $(PROFILE)) $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
 	@echo "open _build/html/index.html"
 
+ifneq ($(filter chapter,$(MAKECMDGOALS)),)
+ifeq ($(CHAPTER),)
+$(error CHAPTER must name a chapter, e.g. make chapter CHAPTER=04)
+endif
+endif
+
 chapter: setup
-	@test -n "$(CHAPTER)" || { echo "make chapter: error: CHAPTER must name a chapter, e.g. make chapter CHAPTER=04"; exit 2; }
 	$(BIN)/python -m focal.book build --only $(CHAPTER) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
 
 lab: setup

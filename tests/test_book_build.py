@@ -147,6 +147,17 @@ def test_execute_book_injects_profile_uses_venv_kernel_and_reuses_current_output
         book.execute_book("smoke", out, root=root, only="42_nope")
 
 
+def test_build_of_one_chapter_renders_only_once_every_chapter_was_executed(tmp_path, capsys):
+    root = _fake_book(tmp_path / "root", {"01_a": ("x = 1",), "02_b": ("y = 2",)})
+    assert book.build("smoke", root=root, only="02") is None
+    out = capsys.readouterr().out
+    assert "not rendering: 01_a not executed yet (`make book`" in out
+    assert (root / "_build" / "src" / "notebooks" / "02_b.ipynb").is_file()
+    assert not (root / "_build" / "html").exists()
+    with pytest.raises(ValueError, match="repository_url must be"):
+        book.build("smoke", root=root, only="02", repository_url="https://example.org/x")
+
+
 def test_execute_notebook_names_the_failing_notebook(tmp_path):
     src = _write_nb(tmp_path / "broken.ipynb", "raise ValueError('boom')")
     dst = tmp_path / "out" / "broken.ipynb"

@@ -54,6 +54,14 @@ def test_serve_answers_only_under_the_sub_path(tmp_path):
             pass
 
 
+def test_serve_lists_no_folder(tmp_path):
+    _site(tmp_path, **{"a/page.html": "hi"})
+    with check.serve(tmp_path) as (base, _):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + "a/")
+    assert err.value.code == 404, "GitHub Pages shows no folder listing"
+
+
 def test_page_refs_tell_loads_from_links_and_collect_ids():
     loads, links, ids = check.page_refs('<link rel="canonical" href="https://x.org/"><img src="a.png">'
                                         '<a name="old">x</a><a href="https://x.org/">x</a><p id="p1">')

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from focal.book import build as book
-from focal.book import site
+from focal.book import check, site
 from focal.engine.config import run_name
 from focal.engine.files import write_json
 
@@ -34,14 +33,25 @@ def test_site_config_without_repository_has_a_footer_and_no_buttons():
 
 
 def test_site_config_with_repository_adds_buttons_and_links_the_commit():
-    cfg = site.site_config({}, profile="gpu", version="1", commit="0123456789ab+changes", repository_url=URL + "/",
-                           branch="main")
-    assert cfg["repository"] == {"url": URL, "branch": "main", "path_to_book": ""}
+    cfg = site.site_config({}, profile="gpu", version="1", commit="0123456789ab+changes", repository_url=URL + "/")
+    assert cfg["repository"] == {"url": URL, "branch": "0123456789ab", "path_to_book": ""}, "Binder opens the commit"
     assert cfg["html"]["use_repository_button"] is True
     assert cfg["launch_buttons"]["binderhub_url"] == site.BINDERHUB_URL
     assert cfg["launch_buttons"]["notebook_interface"] == "jupyterlab"
     assert f'href="{URL}/commit/0123456789ab"' in cfg["html"]["extra_footer"]
     assert "0123456789ab+changes" in cfg["html"]["extra_footer"], "a build of changed files says so"
+    unknown = site.site_config({}, profile="gpu", version="1", commit="unknown", repository_url=URL)
+    assert unknown["repository"]["branch"] == "main" and "href" not in unknown["html"]["extra_footer"]
+
+
+def test_footer_says_which_chapters_ran_at_which_profile(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    for stem, profile in (("01_a", "smoke"), ("02_b", "cpu"), ("03_c", "smoke"), ("03_c.failed", "gpu")):
+        nb = nbformat.v4.new_notebook(metadata={"focal_book": {"parameters": {"PROFILE": profile}}})
+        nbformat.write(nb, tmp_path / "notebooks" / f"{stem}.ipynb")
+    assert site.staged_profiles(tmp_path) == {"smoke": ["1", "3"], "cpu": ["2"]}
+    footer = site.site_config({}, profile=site.staged_profiles(tmp_path), version="1", commit="c")["html"]
+    assert "profiles <code>cpu</code> (chapter 2) and <code>smoke</code> (chapters 1, 3)" in footer["extra_footer"]
 
 
 @pytest.mark.parametrize("url", ["https://gitlab.com/a/b", "github.com/a/b", "https://github.com/OWNER",
@@ -133,22 +143,24 @@ def test_built_pages_carry_the_footer_and_buttons_only_with_a_repository(tmp_pat
     (executed,) = book.execute_book("smoke", staging, root=root, progress=False)
     cells = nbformat.read(executed, as_version=4).cells
     assert site.RERUN_TAG in cells[1].metadata.tags and "executed in" in cells[1].source
-    pages = {}
+    pages, html = {}, {}
     for name, url in (("plain", None), ("repo", URL)):
         site.write_site_config(staging, profile="smoke", root=ROOT, repository_url=url)
-        html = book.build_html(staging, tmp_path / name).parent
-        pages[name] = re.sub(r"<(?!a )[^>]+>", "", (html / "notebooks" / "01_a.html").read_text())  # text, links
+        html[name] = book.build_html(staging, tmp_path / name).parent
+        pages[name] = re.sub(r"<(?!a )[^>]+>", "", (html[name] / "notebooks" / "01_a.html").read_text())
     commit = site.git_commit(ROOT)
     for text in pages.values():
         assert f"Built from focal {site.package_version()}, commit" in text and commit in text
         assert "Rerun this chapter" in text and "make chapter CHAPTER=01 PROFILE=smoke" in text
     assert "mybinder" not in pages["plain"] and "github.com" not in pages["plain"]
-    assert f"{site.BINDERHUB_URL}/v2/gh/someone/focal/main?urlpath=lab/tree/notebooks/01_a.ipynb" in pages["repo"]
+    ref = commit.split("+")[0] if commit != "unknown" else "main"
+    assert f"{site.BINDERHUB_URL}/v2/gh/someone/focal/{ref}?urlpath=lab/tree/notebooks/01_a.ipynb" in pages["repo"]
     assert f'href="{URL}"' in pages["repo"], "the repository button"
+    if check.find_chromium() is not None:  # the deployed variant reads from a sub-path and offline too
+        check.check_book(html["repo"])
 
 
 def test_committed_config_names_no_repository():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert "repository" not in config and not config.get("launch_buttons", {}).get("binderhub_url")
     assert not config["html"].get("use_repository_button")
-    assert sys.executable  # the build passes REPOSITORY_URL; nothing in the repository names one

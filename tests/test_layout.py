@@ -138,10 +138,11 @@ def test_error_messages_name_makefile_targets_that_exist():
     assert named and named <= targets, f"named but not in the Makefile: {named - targets}"
 
 
-def _third_party_imports(paths) -> set[str]:
+def _third_party_imports(paths, *, top_level_only: bool = False) -> set[str]:
     found = set()
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for node in tree.body if top_level_only else ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
             found |= {n.split(".")[0] for n in names}
@@ -174,13 +175,16 @@ def _distribution(module: str) -> str:
     (None, [p for p in SOURCES if layer(module_name(p)) in (None, LAYER_ORDER["losses"])]),
     ("engine", [p for p in SOURCES if layer(module_name(p)) == LAYER_ORDER["engine"]]),
     ("book", [p for p in SOURCES if layer(module_name(p)) == LAYER_ORDER["book"]]),
+    ("notebooks", [p for p in SOURCES if layer(module_name(p)) == LAYER_ORDER["book"]]),
     ("test", sorted((ROOT / "tests").glob("*.py"))),
-], ids=["losses-and-top", "engine", "book", "tests"])
+], ids=["losses-and-top", "engine", "book", "book-on-binder", "tests"])
 def test_every_import_is_a_declared_dependency(extra, paths):
     """Each layer imports only what its install brings: the losses (and ``focal`` itself) what ``pip install focal``
-    does, the engine ``[engine]``, the book ``[book]``; the tests what ``[test]`` does."""
+    does, the engine ``[engine]``, the book ``[book]``; the tests what ``[test]`` does. At module level the book
+    needs only ``[notebooks]`` (what Binder installs): the build tools are imported inside the functions using them."""
     names = _requirements(PROJECT, extra)
-    missing = {m for m in _third_party_imports(paths) if _distribution(m) not in names}
+    imported = _third_party_imports(paths, top_level_only=extra == "notebooks")
+    missing = {m for m in imported if _distribution(m) not in names}
     where = f"[{extra}]" if extra else "dependencies"
     assert not missing, f"imported but not brought by pyproject.toml's {where}: {sorted(missing)}"
 

@@ -131,8 +131,10 @@ def test_constraints_pin_every_declared_distribution():
 
 
 def test_oldest_constraints_are_the_lower_bounds():
-    pins = _pins(ROOT / "constraints-oldest.txt")
-    assert set(pins) == {"torch", "torchvision", "numpy", "tqdm"}
+    pins, newest = _pins(ROOT / "constraints-oldest.txt"), _pins(ROOT / "constraints.txt")
+    assert set(pins) == {"torch", "torchvision", "numpy", "tqdm", "pytest", "hypothesis"}
+    for tool in ("pytest", "hypothesis"):  # the test tools themselves as in the main environment
+        assert pins.pop(tool) == newest[tool], f"constraints-oldest.txt must pin {tool} as constraints.txt does"
     for name, version in pins.items():
         bound = _lower_bound(name)
         assert version == bound or version.startswith(bound + "."), \

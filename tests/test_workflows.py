@@ -15,6 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 import pytest
 import yaml
 
@@ -145,7 +150,12 @@ def test_the_pages_workflow_builds_on_main_and_deploys_to_pages():
     assert re.search(r"\bPROFILE=cpu\b", book[0])
     (upload,) = steps_using(build, "actions/upload-pages-artifact")
     assert upload["with"]["path"] == "_build/html"
-    assert index_of(build, lambda s: "make book" in s.get("run", "")) < index_of(build, lambda s: s is upload)
+    make_book = index_of(build, lambda s: "make book" in s.get("run", ""))
+    assert make_book < index_of(build, lambda s: s is upload)
+    assert 0 < build["steps"][make_book].get("timeout-minutes", 10**6) < build["timeout-minutes"], \
+        "the build step must time out before the job, so that the runs are still saved"
+    checked = index_of(build, lambda s: "focal.book check" in s.get("run", ""))
+    assert make_book < checked < index_of(build, lambda s: s is upload), "check the site before deploying it"
     (deploy,) = [job for job in doc["jobs"].values() if steps_using(job, "actions/deploy-pages")]
     assert deploy["needs"] in ("build", ["build"])
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
@@ -160,6 +170,7 @@ def test_the_pages_workflow_caches_runs_and_chapters_keyed_on_the_code():
     build = workflow("pages.yml")["jobs"]["build"]
     (restore,) = steps_using(build, "actions/cache/restore") or steps_using(build, "actions/cache")
     assert {"data/runs", "_build/src/notebooks"} <= set(restore["with"]["path"].split())
+    assert "!data/runs/.archive" in restore["with"]["path"].split(), "archived stale runs would grow the cache"
     key = restore["with"]["key"]
     hashed = re.search(r"hashFiles\(([^)]*)\)", key).group(1)
     assert {p.strip().strip("'\"") for p in hashed.split(",")} >= set(HASHED)
@@ -251,6 +262,12 @@ def test_binder_installs_the_notebooks_extra_with_the_constraints_and_a_cpu_torc
     names = [re.split(r"[=<>\s]", d)[0] for d in env["dependencies"] if isinstance(d, str)]
     assert "python=3.11" in env["dependencies"] and {"pytorch-cpu", "torchvision"} <= set(names)
     assert "pytorch" not in names and not any(n.startswith(("cuda", "pytorch-gpu")) for n in names)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["engine"]
+    for conda, pip in (("pytorch-cpu", "torch"), ("torchvision", "torchvision")):  # conda's torch must satisfy focal
+        (pin,) = [d for d in env["dependencies"] if isinstance(d, str) and re.split(r"[=<>\s]", d)[0] == conda]
+        (bound,) = [re.search(r">=\s*([\w.]+)", d).group(1) for d in declared if re.split(r"[<>=\[; ]", d)[0] == pip]
+        assert re.search(rf">=\s*{re.escape(bound)}\b", pin), f"binder's {pin!r} must ask for {pip}>={bound}"
     script = (BINDER / "postBuild").read_text()
     assert os.access(BINDER / "postBuild", os.X_OK), "repo2docker runs binder/postBuild as a program"
     installs = [line for line in script.splitlines() if re.search(r"\bpip install\b", line)]

@@ -31,7 +31,7 @@ import yaml
 
 from focal.book import require_book_tools
 from focal.book.profiles import all_configs, default_profile, get_profile
-from focal.book.site import add_rerun_box, chapter_box, write_site_config
+from focal.book.site import add_rerun_box, chapter_box, check_repository_url, write_site_config
 from focal.engine.files import atomic_write
 from focal.engine.grid import train_many
 from focal.engine.system import default_workers, hardware
@@ -313,7 +313,7 @@ def train_book_runs(profile: str | None = None, *, progress: bool = True, worker
 
 def build(profile: str | None = None, *, root: str | os.PathLike | None = None, only: str | None = None,
           force: bool = False, progress: bool = True, reuse_stale: bool = False,
-          repository_url: str | None = None) -> Path:
+          repository_url: str | None = None) -> Path | None:
     """``make book``: stage the book, execute the chapters at ``profile``, render ``root/_build/html``.
 
     Every page's footer names the package version, the commit and the profile; ``repository_url``
@@ -321,17 +321,26 @@ def build(profile: str | None = None, *, root: str | os.PathLike | None = None, 
     (:func:`focal.book.site.site_config`).
 
     Returns:
-        Path of the built ``_build/html/index.html``.
+        Path of the built ``_build/html/index.html``; None when ``only`` executed one chapter and others have not
+        been executed yet (the book is then not rendered: run the whole build once).
     """
     require_book_tools()  # before any run trains: a missing extra is one line, not an error 30 minutes in
     root = Path(root) if root is not None else repo_root()
     profile = profile or default_profile()
+    if repository_url is not None:
+        check_repository_url(repository_url)  # before anything trains
     staging = stage_book(root / "_build" / "src", root)
-    write_site_config(staging, profile=profile, root=root, repository_url=repository_url)
     start, say = time.perf_counter(), print if progress else (lambda *_, **__: None)
     if only is None:  # one chapter alone trains (or loads) what it needs itself
         train_book_runs(profile, progress=progress, reuse_stale=reuse_stale)
-    execute_book(profile, staging, root=root, only=only, force=force, progress=progress, reuse_stale=reuse_stale)
+    done = execute_book(profile, staging, root=root, only=only, force=force, progress=progress,
+                        reuse_stale=reuse_stale)
+    missing = [c.stem for c in toc_notebooks(root) if not (staging / c).is_file()]
+    if missing:  # `make chapter` before any `make book`: the book cannot render without its other chapters
+        say(f"executed {', '.join(d.stem for d in done)} into {staging / 'notebooks'}; not rendering: "
+            f"{', '.join(missing)} not executed yet (`make book` executes them and renders the book)", flush=True)
+        return None
+    write_site_config(staging, profile=profile, root=root, repository_url=repository_url)
     say("rendering the book with jupyter-book -W (every page, so no warning hides in a cached page) ...", flush=True)
     index = build_html(staging, root)
     say(f"book built in {time.perf_counter() - start:.0f} s: open {index}", flush=True)

@@ -88,6 +88,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return os.path.join(self.directory, ".outside-the-sub-path", "404")  # no such file: 404
         return super().translate_path("/" + path[len(self.prefix):])
 
+    def list_directory(self, path):  # GitHub Pages lists no folders: a link to one without index.html is broken
+        self.send_error(404, "no index.html in this folder")
+        return None
+
     def log_request(self, code="-", size="-") -> None:
         self.served.append((self.path, int(code) if str(code).isdigit() else 0))
 
@@ -207,8 +211,21 @@ def link_problems(html: str | os.PathLike, base: str) -> list[str]:
 
 
 def _netlog_requests(path: Path) -> list[tuple[str, str]]:
-    """``(url, initiator)`` of every request a Chromium net log (``--log-net-log``) recorded."""
-    data = json.loads(path.read_text())
+    """``(url, initiator)`` of every request a Chromium net log (``--log-net-log``) recorded.
+
+    Raises:
+        RuntimeError: no net log was written, or it cannot be read (then nothing could be checked).
+    """
+    if not path.is_file():
+        raise RuntimeError(f"chromium wrote no net log at {path}: cannot tell which hosts the page asked")
+    text = path.read_text()
+    try:
+        data = json.loads(text)
+    except ValueError:  # a log cut off when the browser exited lacks its closing brackets
+        try:
+            data = json.loads(text.rstrip().rstrip(",") + "]}")
+        except ValueError as err:
+            raise RuntimeError(f"chromium's net log {path} is unreadable: {err}") from err
     start = data["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     return [(e["params"]["url"], str(e["params"].get("initiator", ""))) for e in data["events"]
             if e.get("type") == start and "url" in e.get("params", {})]
@@ -228,7 +245,9 @@ def page_report(url: str, *, budget_ms: int = 10000) -> dict:
     with tempfile.TemporaryDirectory(prefix="focal-netlog-") as tmp:
         netlog = Path(tmp) / "net.json"
         dom = chromium(url, "--dump-dom", f"--virtual-time-budget={budget_ms}", f"--log-net-log={netlog}")
-        requests = _netlog_requests(netlog) if netlog.is_file() else []
+        requests = _netlog_requests(netlog)
+    if not any(u.split("#")[0] == url.split("#")[0] for u, _ in requests):
+        raise RuntimeError(f"chromium's net log does not show the page itself ({url}): nothing was checked")
     foreign = sorted({u for u, initiator in requests if initiator.startswith(origin) and not u.startswith(origin)})
     return {"page": posixpath.basename(urlsplit(url).path), "math": len(_MATH_SOURCE.findall(raw)),
             "typeset": len(_MATH_TYPESET.findall(dom)), "math_errors": len(_MATH_ERROR.findall(dom)),

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from focal import require_extra
 from focal.book.build import NotebookError, build, execute_book, repo_root, stage_book
 from focal.book.check import check_book
 from focal.book.lab import DISPLAY_NAME, KERNEL_NAME, register_kernel
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = register_kernel(args.prefix)
             print(f"registered the Jupyter kernel {KERNEL_NAME!r} ({DISPLAY_NAME}) at {spec}", flush=True)
             if not args.register_only:
+                require_extra("make lab", "lab", ("jupyterlab",))
                 return subprocess.call([sys.executable, "-m", "jupyterlab", str(repo_root() / "notebooks")])
         elif args.command == "execute":
             out = stage_book(args.out)

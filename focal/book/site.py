@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import html
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
@@ -34,7 +35,7 @@ from focal.engine.files import atomic_write
 from focal.engine.runs import load_run, runs_root
 
 __all__ = ["BINDERHUB_URL", "RERUN_TAG", "package_version", "git_commit", "check_repository_url", "site_config",
-           "write_site_config", "profile_training", "rerun_box", "add_rerun_box", "reads_runs", "chapter_box"]
+           "staged_profiles", "write_site_config", "profile_training", "rerun_box", "add_rerun_box", "reads_runs", "chapter_box"]
 
 #: The public BinderHub the launch buttons open (it builds GitHub repositories from their ``binder/`` folder).
 BINDERHUB_URL = "https://mybinder.org"
@@ -94,45 +95,81 @@ def check_repository_url(url: str) -> str:
     return clean
 
 
-def site_config(config: dict, *, profile: str, version: str, commit: str, repository_url: str | None = None,
-                branch: str = "main", built: str | None = None) -> dict:
+def _profiles_html(profile: str | dict[str, list[str]]) -> str:
+    """``profile <code>cpu</code>``, or, for chapters run at different profiles, which chapters ran at which."""
+    if isinstance(profile, str) or len(profile) == 1:
+        name = profile if isinstance(profile, str) else next(iter(profile))
+        return f"profile <code>{html.escape(name)}</code>"
+    parts = [f"<code>{html.escape(name)}</code> (chapter{'s' * (len(ch) > 1)} {', '.join(ch)})"
+             for name, ch in sorted(profile.items())]
+    return "profiles " + ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def site_config(config: dict, *, profile: str | dict[str, list[str]], version: str, commit: str,
+                repository_url: str | None = None, built: str | None = None) -> dict:
     """A copy of a Jupyter Book ``_config.yml`` mapping with the footer and, given ``repository_url``, the buttons.
 
     Args:
         config: the committed configuration (not modified).
-        profile: the profile the chapters ran at. version, commit: what :func:`package_version` and
-            :func:`git_commit` return. built: the build date (default: today, UTC).
+        profile: the profile the chapters ran at, or ``{profile: [chapter numbers]}`` when they ran at several.
+        version, commit: what :func:`package_version` and :func:`git_commit` return. built: the build date
+            (default: today, UTC).
         repository_url: ``https://github.com/OWNER/REPO`` adds a repository button and Binder launch buttons
-            (JupyterLab, branch ``branch``); None adds neither.
+            (JupyterLab) that open the repository at ``commit`` (at ``main`` when the commit is unknown); None adds
+            neither.
     """
     cfg = copy.deepcopy(config)
     built = built or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     sha = commit.split("+")[0]
+    known = re.fullmatch(r"[0-9a-f]{7,40}", sha) is not None
     code = f"<code>{html.escape(commit)}</code>"
     if repository_url is not None:
         repository_url = check_repository_url(repository_url)
-        if re.fullmatch(r"[0-9a-f]{7,40}", sha):
+        if known:
             code = f'<a href="{repository_url}/commit/{sha}">{code}</a>'
-    footer = (f'<p class="focal-build">Built from focal {html.escape(version)}, commit {code}, at profile '
-              f"<code>{html.escape(profile)}</code>, on {built}.</p>")
+    footer = (f'<p class="focal-build">Built from focal {html.escape(version)}, commit {code}, at '
+              f"{_profiles_html(profile)}, on {built}.</p>")
     page = cfg.setdefault("html", {})
     page["extra_footer"] = footer
     if repository_url is not None:
-        cfg["repository"] = {"url": repository_url, "branch": branch, "path_to_book": ""}
+        cfg["repository"] = {"url": repository_url, "branch": sha if known else "main", "path_to_book": ""}
         page["use_repository_button"] = True
         cfg["launch_buttons"] = {**cfg.get("launch_buttons", {}), "binderhub_url": BINDERHUB_URL,
                                  "notebook_interface": "jupyterlab"}
     return cfg
 
 
+def staged_profiles(staging: str | os.PathLike) -> dict[str, list[str]]:
+    """``{profile: [chapter numbers]}`` of the executed chapters under ``staging/notebooks`` (what the build's
+    papermill injected, recorded in each notebook's metadata).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     staged_profiles(tmp)
+        {}
+    """
+    found: dict[str, list[str]] = {}
+    for path in sorted((Path(staging) / "notebooks").glob("[0-9]*.ipynb")):
+        if "." in path.stem:  # <name>.failed.ipynb: a chapter that did not finish
+            continue
+        try:
+            meta = json.loads(path.read_text())["metadata"].get("focal_book", {})
+        except (OSError, ValueError, KeyError):
+            continue
+        if profile := meta.get("parameters", {}).get("PROFILE"):
+            found.setdefault(str(profile), []).append(path.stem.split("_")[0].lstrip("0") or "0")
+    return found
+
+
 def write_site_config(staging: str | os.PathLike, *, profile: str, root: str | os.PathLike,
                       repository_url: str | None = None) -> Path:
-    """Rewrite the staged ``staging/_config.yml`` through :func:`site_config` (version and commit of ``root``)."""
+    """Rewrite the staged ``staging/_config.yml`` through :func:`site_config`: version and commit of ``root``, and
+    the profiles the staged chapters ran at (:func:`staged_profiles`; ``profile`` when none has run yet)."""
     path = Path(staging) / "_config.yml"
     config = yaml.safe_load(path.read_text()) or {}
-    branch = os.environ.get("GITHUB_REF_NAME") or "main"
-    cfg = site_config(config, profile=profile, version=package_version(), commit=git_commit(root),
-                      repository_url=repository_url, branch=branch)
+    cfg = site_config(config, profile=staged_profiles(staging) or profile, version=package_version(),
+                      commit=git_commit(root), repository_url=repository_url)
     atomic_write(path, lambda out: out.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)))
     return path
 
@@ -179,9 +216,9 @@ def rerun_box(chapter: str, *, profile: str, seconds: float, hardware: str, date
     profiles = ", ".join(f"`{name}` ({' and '.join(p.datasets)}, {p.base.model})" for name, p in PROFILES.items())
     text = (f"`make chapter CHAPTER={number} PROFILE={profile}` executes just this chapter (training or loading the "
             f"runs it reads) and re-renders the book; `make lab` opens it in JupyterLab with the project's `focal` "
-            f"kernel, where running every cell with `PROFILE = \"{profile}\"` in the parameters cell gives the "
-            f"numbers on this page. Profiles: {profiles}. This page ran at profile `{profile}` and was executed in "
-            f"{_duration(seconds)} on {hardware} on {date}")
+            f"kernel, where running every cell with `PROFILE = \"{profile}\"` in the parameters cell, on the machine "
+            f"that built this page, reads the same finished runs and gives this page's numbers. Profiles: {profiles}. This page ran at "
+            f"profile `{profile}` and was executed in {_duration(seconds)} on {hardware} on {date}")
     if training is not None:
         found, total, train_s = training
         text += (f"; it reads runs of the profile's grid ({found} of {total} runs on disk), trained before the "

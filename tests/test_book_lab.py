@@ -3,6 +3,7 @@ kernel, as in JupyterLab, gives what the build gives."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import nbformat
@@ -30,6 +31,14 @@ def test_cli_lab_registers_without_starting_jupyterlab(tmp_path, capsys):
     assert main(["lab", "--register-only", "--prefix", str(tmp_path)]) == 0
     assert f"registered the Jupyter kernel 'focal'" in capsys.readouterr().out
     assert (tmp_path / "share" / "jupyter" / "kernels" / "focal" / "kernel.json").is_file()
+
+
+def test_the_jupyterlab_that_make_lab_starts_is_installed():
+    """``make lab`` runs ``python -m focal.book lab``, which starts ``python -m jupyterlab`` (the ``lab`` extra)."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nlab: setup\n\t$(BIN)/python -m focal.book lab\n" in makefile
+    out = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip()[:1].isdigit(), out.stderr
 
 
 @pytest.mark.parametrize("chapter", book.toc_notebooks(ROOT), ids=lambda p: p.stem)

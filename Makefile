@@ -85,7 +85,7 @@ endif
 endif
 
 chapter: setup
-	$(BIN)/python -m focal.book build --only $(CHAPTER) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
+	$(BIN)/python -m focal.book build --only $(CHAPTER) --force $(if $(PROFILE),--profile $(PROFILE)) $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
 
 lab: setup
 	$(BIN)/python -m focal.book lab

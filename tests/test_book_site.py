@@ -92,9 +92,9 @@ def test_rerun_box_says_how_to_rerun_where_and_how_long():
     assert "`make chapter CHAPTER=04 PROFILE=cpu`" in box and "`make lab`" in box
     for name in ("smoke", "cpu", "gpu"):
         assert f"`{name}` (" in box
-    assert "executed in 75 s on CPU: X (2 threads) on 2026-11-30" in box
-    assert "36 of 36 runs on disk" in box and "31.0 min of compute" in box
-    assert "runs" not in site.rerun_box("01_a", profile="smoke", seconds=200, hardware="h", date="d").split("Profiles")[1]
+    assert "executed in 75 s on CPU: X (2 threads), 2026-11-30" in box
+    assert "(36 of 36 on disk) took 31.0 min of compute" in box
+    assert "runs" not in site.rerun_box("01_a", profile="smoke", seconds=200, hardware="h", date="d").split("Here")[1]
 
 
 def test_add_rerun_box_goes_under_the_title_and_replaces_an_old_one():
@@ -104,6 +104,15 @@ def test_add_rerun_box_goes_under_the_title_and_replaces_an_old_one():
     site.add_rerun_box(nb, "second")
     assert ["".join(c["source"]) for c in nb["cells"]] == ["# Title", "second", "1"]
     assert nb["cells"][1]["metadata"]["tags"] == [site.RERUN_TAG]
+    nbformat.validate(nbformat.reads(json.dumps(nb), as_version=4))
+
+
+def test_add_rerun_box_splits_a_title_cell_that_holds_the_introduction():
+    cells = [nbformat.v4.new_markdown_cell("# Title\n\nIntro.\n\n:::{note}\nbox\n:::"), nbformat.v4.new_code_cell("1")]
+    nb = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+    site.add_rerun_box(nb, "rerun")
+    assert ["".join(c["source"]) for c in nb["cells"]] == ["# Title", "rerun", "Intro.\n\n:::{note}\nbox\n:::", "1"]
+    assert len({c["id"] for c in nb["cells"]}) == 4
     nbformat.validate(nbformat.reads(json.dumps(nb), as_version=4))
 
 

@@ -35,7 +35,8 @@ from focal.engine.files import atomic_write
 from focal.engine.runs import load_run, runs_root
 
 __all__ = ["BINDERHUB_URL", "RERUN_TAG", "package_version", "git_commit", "check_repository_url", "site_config",
-           "staged_profiles", "write_site_config", "profile_training", "rerun_box", "add_rerun_box", "reads_runs", "chapter_box"]
+           "staged_profiles", "write_site_config", "profile_training", "rerun_box", "add_rerun_box", "reads_runs",
+           "chapter_box"]
 
 #: The public BinderHub the launch buttons open (it builds GitHub repositories from their ``binder/`` folder).
 BINDERHUB_URL = "https://mybinder.org"
@@ -210,28 +211,37 @@ def rerun_box(chapter: str, *, profile: str, seconds: float, hardware: str, date
         ... # doctest: +ELLIPSIS
         :::{admonition} Rerun this chapter
         :class: tip focal-rerun
-        ...`make chapter CHAPTER=01 PROFILE=smoke`...executed in 3 s on CPU on 2026-11-30...
+        ...`make chapter CHAPTER=01 PROFILE=smoke`...executed in 3 s on CPU, 2026-11-30...
     """
     number = chapter.split("_")[0]
     profiles = ", ".join(f"`{name}` ({' and '.join(p.datasets)}, {p.base.model})" for name, p in PROFILES.items())
-    text = (f"`make chapter CHAPTER={number} PROFILE={profile}` executes just this chapter (training or loading the "
-            f"runs it reads) and re-renders the book; `make lab` opens it in JupyterLab with the project's `focal` "
-            f"kernel, where running every cell with `PROFILE = \"{profile}\"` in the parameters cell, on the machine "
-            f"that built this page, reads the same finished runs and gives this page's numbers. Profiles: {profiles}. This page ran at "
-            f"profile `{profile}` and was executed in {_duration(seconds)} on {hardware} on {date}")
+    text = (f"`make chapter CHAPTER={number} PROFILE={profile}` reruns just this chapter and re-renders the book. "
+            f"`make lab` opens it in JupyterLab with the `focal` kernel: set `PROFILE = \"{profile}\"` in the "
+            f"parameters cell and run every cell (on the machine that built this page, it reads the same finished runs "
+            f"and gives the same numbers). Profiles: {profiles}. **Here:** profile `{profile}`, executed in "
+            f"{_duration(seconds)} on {hardware}, {date}")
     if training is not None:
         found, total, train_s = training
-        text += (f"; it reads runs of the profile's grid ({found} of {total} runs on disk), trained before the "
-                 f"chapters ran in {_duration(train_s)} of compute (summed over runs)")
+        text += (f"; the profile's runs that it reads ({found} of {total} on disk) took {_duration(train_s)} of "
+                 f"compute to train (summed over runs), before the chapters ran")
     return f":::{{admonition}} Rerun this chapter\n:class: tip {RERUN_TAG}\n{text}.\n:::\n"
 
 
 def add_rerun_box(nb: dict, box: str) -> dict:
-    """Put ``box`` in a markdown cell (tagged :data:`RERUN_TAG`) right after the notebook's first cell, its title,
-    replacing an earlier box; returns ``nb``, changed in place."""
+    """Put ``box`` in a markdown cell (tagged :data:`RERUN_TAG`) right under the chapter's title, replacing an
+    earlier box; a first markdown cell holding more than the ``# title`` line is split after it. Returns ``nb``,
+    changed in place."""
     cells = [c for c in nb["cells"] if RERUN_TAG not in c.get("metadata", {}).get("tags", [])]
+    first = cells[0] if cells else None
+    if first is not None and first["cell_type"] == "markdown":
+        title, _, rest = "".join(first["source"]).partition("\n")
+        if title.startswith("# ") and rest.strip():
+            body = {**first, "source": rest.lstrip("\n"), "metadata": dict(first.get("metadata", {}))}
+            if "id" in first:
+                body["id"] = f"{first['id']}-body"
+            cells[:1] = [{**first, "source": title}, body]
     cell = {"cell_type": "markdown", "metadata": {"tags": [RERUN_TAG]}, "source": box}
-    if "id" in (cells[0] if cells else {}):
+    if first is not None and "id" in first:
         cell["id"] = RERUN_TAG
     nb["cells"] = cells[:1] + [cell] + cells[1:]
     return nb

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -135,7 +136,8 @@ def _read_stamp(path: Path) -> str | None:
 
 def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, parameters: dict | None = None,
                      cwd: str | os.PathLike | None = None, kernel_name: str = "python3",
-                     stamp: str | None = None, progress: bool = False, timeout: float | None = None) -> Path:
+                     stamp: str | None = None, progress: bool = False, timeout: float | None = None,
+                     box: Callable[[float], str] | None = None) -> Path:
     """Execute one notebook with papermill and write it atomically to ``dst``.
 
     The kernel is ``kernel_name``'s spec; its ``python`` is the interpreter running this function (jupyter_client
@@ -147,6 +149,8 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
         cwd: working directory of the kernel (default: the folder of ``src``).
         kernel_name: Jupyter kernel spec name. stamp: fingerprint stored in the notebook's metadata.
         progress: show papermill's per-cell progress bar. timeout: per-cell limit in seconds (None: none).
+        box: given the seconds the execution took, the markdown box put under the title
+            (:func:`focal.book.site.add_rerun_box`).
 
     Returns:
         ``dst`` as a Path.
@@ -163,6 +167,7 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
         raise FileNotFoundError(f"src must be an existing notebook, got {src}")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.tmp.ipynb")  # one writer per staging tree; dot: not a page
+    start = time.perf_counter()
     try:
         papermill.execute_notebook(str(src), str(tmp), parameters=parameters or {}, kernel_name=kernel_name,
                                    cwd=str(cwd or src.parent), progress_bar=progress, execution_timeout=timeout)
@@ -176,6 +181,8 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike, *, paramete
         tmp.unlink(missing_ok=True)
         raise
     nb = json.loads(tmp.read_text())
+    if box is not None:
+        add_rerun_box(nb, box(time.perf_counter() - start))
     nb["metadata"]["focal_book"] = {"fingerprint": stamp, "parameters": parameters or {}}
     for cell in nb["cells"]:  # the page states the profile in prose; keep papermill's injected cell folded away
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
@@ -251,12 +258,10 @@ def execute_book(profile: str | None, out: str | os.PathLike, *, root: str | os.
             say(f"{label}: executing ...", flush=True)
             start = time.perf_counter()
             execute_notebook(root / nb, dst, parameters=params, cwd=(root / nb).parent, stamp=stamp,
-                             progress=progress, timeout=timeout)
-            seconds = time.perf_counter() - start
-            box = chapter_box(root / nb, profile=profile, seconds=seconds, hardware=hardware())
-            executed = add_rerun_box(json.loads(dst.read_text()), box)
-            atomic_write(dst, lambda out: out.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n"))
-            say(f"{label}: done in {seconds:.1f} s", flush=True)
+                             progress=progress, timeout=timeout,
+                             box=lambda seconds, src=root / nb: chapter_box(src, profile=profile, seconds=seconds,
+                                                                           hardware=hardware()))
+            say(f"{label}: done in {time.perf_counter() - start:.1f} s", flush=True)
         done.append(dst)
     return done
 

@@ -151,6 +151,12 @@ def page_refs(text: str) -> tuple[list[str], list[str], set[str]]:
     return parser.loads, parser.links, parser.ids
 
 
+def _pages(html: Path) -> list[str]:
+    """The book's pages, relative to ``html`` (Sphinx's ``_static``, ``_sources`` and ``_images`` left out)."""
+    return sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
+                  if not p.relative_to(html).parts[0].startswith("_"))
+
+
 def _local(ref: str) -> bool:
     return not (urlsplit(ref).scheme or ref.startswith("//"))
 
@@ -190,9 +196,7 @@ def link_problems(html: str | os.PathLike, base: str) -> list[str]:
             if fragment not in ids[target.split("#")[0]]:
                 problems.append(f"{page}: {ref} names no element of its page")
 
-    pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
-                   if not p.relative_to(html).parts[0].startswith("_"))
-    for page in pages:
+    for page in _pages(html):
         url = urljoin(base, page)
         code, body = fetch(url)
         loads, links, _ = page_refs(body.decode("utf-8", "replace"))
@@ -270,8 +274,7 @@ def check_book(html: str | os.PathLike, *, screenshot: str | os.PathLike | None 
     html = Path(html)
     if not (html / "index.html").is_file():
         raise FileNotFoundError(f"html must be a built book folder with index.html, got {html}")
-    pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
-                   if not p.relative_to(html).parts[0].startswith("_"))
+    pages = _pages(html)
     with serve(html, prefix) as (base, log):
         problems = link_problems(html, base)
         del log[:]  # from here on: what the browser asked for

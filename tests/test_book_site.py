@@ -93,8 +93,9 @@ def test_rerun_box_says_how_to_rerun_where_and_how_long():
     for name in ("smoke", "cpu", "gpu"):
         assert f"`{name}` (" in box
     assert "executed in 75 s on CPU: X (2 threads), 2026-11-30" in box
-    assert "(36 of 36 on disk) took 31.0 min of compute" in box
-    assert "runs" not in site.rerun_box("01_a", profile="smoke", seconds=200, hardware="h", date="d").split("Here")[1]
+    assert "whose 36 runs (36 of 36 on disk) took 31.0 min of compute" in box and "reads the same finished runs" in box
+    assert " runs" not in site.rerun_box("01_a", profile="smoke", seconds=200, hardware="h", date="d"), \
+        "a chapter that reads no runs says nothing about them"
 
 
 def test_add_rerun_box_goes_under_the_title_and_replaces_an_old_one():

@@ -217,13 +217,15 @@ def rerun_box(chapter: str, *, profile: str, seconds: float, hardware: str, date
     profiles = ", ".join(f"`{name}` ({' and '.join(p.datasets)}, {p.base.model})" for name, p in PROFILES.items())
     text = (f"`make chapter CHAPTER={number} PROFILE={profile}` reruns just this chapter and re-renders the book. "
             f"`make lab` opens it in JupyterLab with the `focal` kernel: set `PROFILE = \"{profile}\"` in the "
-            f"parameters cell and run every cell (on the machine that built this page, it reads the same finished runs "
-            f"and gives the same numbers). Profiles: {profiles}. **Here:** profile `{profile}`, executed in "
-            f"{_duration(seconds)} on {hardware}, {date}")
+            f"parameters cell and run every cell"
+            + (" (on the machine that built this page, it reads the same finished runs and gives the same numbers)"
+               if training is not None else "")
+            + f". Profiles: {profiles}. **Here:** profile `{profile}`, executed in {_duration(seconds)} on "
+            f"{hardware}, {date}")
     if training is not None:
         found, total, train_s = training
-        text += (f"; the profile's runs that it reads ({found} of {total} on disk) took {_duration(train_s)} of "
-                 f"compute to train (summed over runs), before the chapters ran")
+        text += (f"; it reads finished runs of the profile's grid, whose {total} runs ({found} of {total} on disk) "
+                 f"took {_duration(train_s)} of compute to train (summed over runs) before the chapters ran")
     return f":::{{admonition}} Rerun this chapter\n:class: tip {RERUN_TAG}\n{text}.\n:::\n"
 
 

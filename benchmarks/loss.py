@@ -1,33 +1,45 @@
 """Forward+backward time and peak memory of focal losses against the plain losses they extend.
 
-Each case is timed interleaved (every implementation once per round, rounds repeated) and reported as the median,
-with ratios to the case's baseline measured in the same run: ``F.cross_entropy`` for the softmax cases and
-``F.binary_cross_entropy_with_logits`` for the sigmoid ones. Peak memory is the extra memory one forward+backward
-needs beyond its inputs and their gradient: on CUDA from the caching allocator's peak, on CPU from the peak resident
-set (VmHWM, reset before the step) of a fresh subprocess, so each implementation starts from the same state.
+Timing is built for noisy machines. Each round runs every implementation of a case once, in an order shuffled from
+round to round, so each implementation's time can be divided by its baseline's time *from the same round*: a pair
+measured seconds apart, which drift, frequency scaling and neighbours hit alike. Each timed step follows an untimed
+step of the same implementation, so none pays for the caches and allocator state another one left behind. A row reports the median of those
+per-round ratios and their spread (the interquartile range, and the share of rounds under 1), next to the median
+times. Baselines: ``F.cross_entropy`` for the softmax and segmentation cases, ``F.binary_cross_entropy_with_logits``
+for the sigmoid ones, and ``focal_loss`` on materialised logits for the linear (classifier-head) cases.
+
+Peak memory is the extra memory one forward+backward needs beyond its inputs and their gradients: on CUDA from the
+caching allocator's peak, on CPU from the peak resident set (VmHWM, reset before the step) of a fresh subprocess, so
+each implementation starts from the same state.
+
+Every row names the machine (CPU model and threads, or GPU) it was measured on; ratios from different machines are
+different measurements, so results are kept one file, and one README row set, per machine.
 
 Usage::
 
-    python benchmarks/loss.py                 # the full table (a few minutes on 2 CPU cores)
-    python benchmarks/loss.py --quick         # tiny sizes, seconds (used by the book's smoke profile)
-    python benchmarks/loss.py --json out.json --markdown
+    python benchmarks/loss.py                       # every case (several minutes on 2 CPU cores)
+    python benchmarks/loss.py --only softmax segmentation sigmoid
+    python benchmarks/loss.py --quick               # tiny sizes, seconds (used by the book's smoke profile)
+    python benchmarks/loss.py --memory-sweep 4096 256 1024,4096,16384,32768   # linear head: memory against C
+    python benchmarks/loss.py --json benchmarks/results/loss-<machine>.json --markdown
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
-from focal import focal_loss, sigmoid_focal_loss
+from focal import focal_loss, linear_focal_loss, sigmoid_focal_loss
 from focal.engine.files import write_json
 from focal.engine.system import hardware
 
@@ -74,35 +86,59 @@ def sigmoid_impls() -> Dict[str, Callable]:
     }
 
 
+def linear_impls() -> Dict[str, Callable]:
+    """A classifier head: hidden states (N, H) and a weight (C, H); the baseline materialises the (N, C) logits."""
+    return {
+        "focal_loss on materialised logits (baseline)": lambda x, w, t: focal_loss(F.linear(x, w), t, gamma=GAMMA,
+                                                                      ignore_index=IGNORE),
+        "focal.linear_focal_loss": lambda x, w, t: linear_focal_loss(x, w, t, gamma=GAMMA, ignore_index=IGNORE),
+    }
+
+
 CASES = {
-    # name: (kind, shape); softmax shapes are (N, C, ...), sigmoid shapes the logits'
+    # name: (kind, shape); softmax shapes are (N, C, ...), sigmoid shapes the logits', linear ones (N, H, C)
     "softmax 65536x1000": ("softmax", (65536, 1000)),
     "segmentation 8x19x256x256": ("softmax", (8, 19, 256, 256)),
+    "segmentation 8x19x192x192": ("softmax", (8, 19, 192, 192)),
     "sigmoid 65536x91": ("sigmoid", (65536, 91)),
     "sigmoid 4096x80": ("sigmoid", (4096, 80)),
+    "linear 8192x256x32768": ("linear", (8192, 256, 32768)),
 }
 QUICK_CASES = {
     "softmax 4096x100": ("softmax", (4096, 100)),
     "segmentation 2x19x64x64": ("softmax", (2, 19, 64, 64)),
     "sigmoid 4096x80": ("sigmoid", (4096, 80)),
+    "linear 512x64x4096": ("linear", (512, 64, 4096)),
 }
+CASES_CUDA = {"linear 8192x256x131072": ("linear", (8192, 256, 131072))}  # added on CUDA: C = 128k
 
 
 def make_inputs(kind: str, shape, device: str):
+    """The case's differentiable inputs (a tuple), its target and its implementations, from a fixed seed."""
     g = torch.Generator().manual_seed(0)
+    if kind == "linear":
+        n, hidden, classes = shape
+        x = torch.randn(n, hidden, generator=g)
+        w = torch.randn(classes, hidden, generator=g) / hidden ** 0.5
+        t = torch.randint(0, classes, (n,), generator=g)
+        t[torch.rand(t.shape, generator=g) < 0.1] = IGNORE
+        return (x.to(device), w.to(device)), t.to(device), linear_impls()
     x = torch.randn(shape, generator=g) * 2
     if kind == "softmax":
         t = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=g)
         t[torch.rand(t.shape, generator=g) < 0.1] = IGNORE  # ignore_index in use
         alpha = torch.rand(shape[1], generator=g) + 0.5
-        return x.to(device), t.to(device), softmax_impls(alpha.to(device))
-    t = (torch.rand(shape, generator=g) < 0.05).float()
-    return x.to(device), t.to(device), sigmoid_impls()
+        return (x.to(device),), t.to(device), softmax_impls(alpha.to(device))
+    if kind == "sigmoid":
+        t = (torch.rand(shape, generator=g) < 0.05).float()
+        return (x.to(device),), t.to(device), sigmoid_impls()
+    raise ValueError(f"unknown case kind {kind!r}; expected 'softmax', 'sigmoid' or 'linear'")
 
 
-def step(fn, x, t):
-    x.grad = None
-    fn(x, t).backward()
+def step(fn, inputs, t):
+    for x in inputs:
+        x.grad = None
+    fn(*inputs, t).backward()
 
 
 def sync(device):
@@ -111,21 +147,61 @@ def sync(device):
 
 
 # ------------------------------------------------------------------------------------------- measurements
-def time_case(kind, shape, device, repeats, warmup=2) -> Dict[str, float]:
-    x, t, impls = make_inputs(kind, shape, device)
-    x.requires_grad_()
-    samples = {name: [] for name in impls}
+def round_order(names: Sequence[str], round_index: int) -> List[str]:
+    """The round's order: a permutation drawn from a generator seeded by the round's index, so no implementation is
+    always first, last, or right after the same other one (the one before leaves caches and the allocator in a state
+    that the next one pays for: with a fixed cyclic order the baseline always followed the one-hot loss).
+
+    >>> sorted(round_order("abc", 3)) == ["a", "b", "c"] and round_order("abc", 3) == round_order("abc", 3)
+    True
+    """
+    perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(round_index)).tolist()
+    return [names[k] for k in perm]
+
+
+def ratio_summary(samples: Dict[str, List[float]], baseline: str) -> Dict[str, dict]:
+    """Per implementation: median time, and the median and spread of its per-round ratios to the baseline.
+
+    ``samples[name][i]`` is the time of round ``i``; the ratio of round ``i`` is ``samples[name][i] /
+    samples[baseline][i]``. Returns ``{name: {time_ms, time_ratio, ratio_q1, ratio_q3, below_one, rounds}}``:
+    the median ratio, its quartiles (the middle half of the rounds lies between them) and the share of rounds in
+    which the implementation was faster than the baseline.
+
+    >>> s = ratio_summary({"base": [1.0, 2.0, 1.0, 2.0], "f": [1.1, 2.2, 1.0, 1.8]}, "base")
+    >>> round(s["f"]["time_ratio"], 3), s["f"]["below_one"], s["base"]["time_ratio"]
+    (1.0, 0.25, 1.0)
+    """
+    base = samples[baseline]
+    out = {}
+    for name, times in samples.items():
+        if len(times) != len(base) or not times:
+            raise ValueError(f"{name!r} has {len(times)} rounds, the baseline {len(base)}; expected equal and > 0")
+        ratios = [a / b for a, b in zip(times, base)]
+        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+        out[name] = dict(time_ms=statistics.median(times) * 1e3, time_ratio=statistics.median(ratios),
+                         ratio_q1=q1, ratio_q3=q3, below_one=sum(r < 1 for r in ratios) / len(ratios),
+                         rounds=len(ratios))
+    return out
+
+
+def time_case(kind, shape, device, rounds, warmup=2) -> Dict[str, dict]:
+    inputs, t, impls = make_inputs(kind, shape, device)
+    for x in inputs:
+        x.requires_grad_()
+    names = list(impls)
+    samples = {name: [] for name in names}
     for _ in range(warmup):
         for fn in impls.values():
-            step(fn, x, t)
-    for _ in range(repeats):
-        for name, fn in impls.items():  # interleaved: drift and noise hit every implementation alike
+            step(fn, inputs, t)
+    for i in range(rounds):
+        for name in round_order(names, i):
+            step(impls[name], inputs, t)  # settle: the timed step follows a step of its own, not another's
             sync(device)
             start = time.perf_counter()
-            step(fn, x, t)
+            step(impls[name], inputs, t)
             sync(device)
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(v) * 1e3 for name, v in samples.items()}
+    return ratio_summary(samples, names[0])
 
 
 def _status_mb(field: str) -> float:
@@ -135,22 +211,23 @@ def _status_mb(field: str) -> float:
 
 def peak_memory_child(kind, shape, name, device) -> float:
     """Extra memory (MiB) of one forward+backward beyond the inputs; runs inside a fresh process."""
-    x, t, impls = make_inputs(kind, shape, device)
-    x.requires_grad_()
+    inputs, t, impls = make_inputs(kind, shape, device)
+    for x in inputs:
+        x.requires_grad_()
     fn = impls[name]
-    step(fn, x, t)  # warm-up: compiles or loads fused kernels, allocates x.grad
+    step(fn, inputs, t)  # warm-up: compiles or loads fused kernels, allocates the gradients
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        step(fn, x, t)
+        step(fn, inputs, t)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     # Linux: writing 5 to clear_refs resets the peak resident set (VmHWM) to the current one (VmRSS)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     base = _status_mb("VmRSS")
-    step(fn, x, t)
+    step(fn, inputs, t)
     return _status_mb("VmHWM") - base
 
 
@@ -162,25 +239,45 @@ def peak_memory(kind, shape, name, device) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def run(cases, device, repeats, memory=True) -> List[dict]:
+LONG_ROUNDS = 5  # rounds of the linear cases unless --rounds says otherwise: one round takes seconds on a CPU
+
+
+def run(cases, device, rounds, memory=True, long_rounds=LONG_ROUNDS) -> List[dict]:
+    machine = hardware(device).rsplit(", torch", 1)[0]
     rows = []
     for case, (kind, shape) in cases.items():
         print(f"timing {case} ...", file=sys.stderr, flush=True)
-        times = time_case(kind, shape, device, repeats)
-        baseline = next(iter(times))
-        mems = {name: peak_memory(kind, shape, name, device) if memory else float("nan") for name in times}
-        for name, ms in times.items():
-            rows.append({
-                "case": case, "impl": name, "time_ms": ms, "peak_mb": mems[name],
-                "time_ratio": ms / times[baseline], "mem_ratio": mems[name] / mems[baseline] if memory and mems[baseline] > 0 else float("nan"),
-            })
+        stats = time_case(kind, shape, device, long_rounds if kind == "linear" else rounds)
+        baseline = next(iter(stats))
+        mems = {name: peak_memory(kind, shape, name, device) if memory else float("nan") for name in stats}
+        for name, s in stats.items():
+            mem_ratio = mems[name] / mems[baseline] if memory and mems[baseline] > 0 else float("nan")
+            rows.append({"case": case, "impl": name, **s, "peak_mb": mems[name], "mem_ratio": mem_ratio,
+                         "machine": machine})
+    return rows
+
+
+def memory_sweep(n: int, hidden: int, classes: Sequence[int], device: str) -> List[dict]:
+    """Peak extra memory of a classifier head's focal loss against the number of classes C, both implementations."""
+    rows = []
+    for c in classes:
+        print(f"memory at C = {c} ...", file=sys.stderr, flush=True)
+        case = f"linear {n}x{hidden}x{c}"
+        mems = {name: peak_memory("linear", (n, hidden, c), name, device) for name in linear_impls()}
+        baseline = next(iter(mems))
+        for name, mb in mems.items():
+            rows.append({"case": case, "impl": name, "classes": c, "peak_mb": mb,
+                         "mem_ratio": mb / mems[baseline] if mems[baseline] > 0 else float("nan"),
+                         "machine": hardware(device).rsplit(", torch", 1)[0]})
     return rows
 
 
 def table(rows: List[dict], markdown: bool) -> str:
-    head = ["case", "implementation", "time (ms)", "× baseline", "peak extra memory (MiB)", "× baseline"]
-    body = [[r["case"], r["impl"], f"{r['time_ms']:.1f}", f"{r['time_ratio']:.2f}", f"{r['peak_mb']:.0f}",
-             f"{r['mem_ratio']:.2f}"] for r in rows]
+    head = ["machine", "case", "implementation", "time (ms)", "× baseline (median of rounds)",
+            "middle half of rounds", "peak extra memory (MiB)", "× baseline"]
+    body = [[r["machine"], r["case"], r["impl"], f"{r['time_ms']:.1f}", f"{r['time_ratio']:.2f}",
+             f"{r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}", f"{r['peak_mb']:.0f}", f"{r['mem_ratio']:.2f}"]
+            for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
@@ -189,12 +286,39 @@ def table(rows: List[dict], markdown: bool) -> str:
     return "\n".join([fmt.format(*head)] + [fmt.format(*r) for r in body])
 
 
+def machine_slug(device: str) -> str:
+    """A file-name form of the machine, e.g. ``cpu-amd-epyc-2-threads``, for ``benchmarks/results/loss-<slug>.json``.
+
+    >>> bool(re.fullmatch(r"[a-z0-9-]+", machine_slug("cpu")))
+    True
+    """
+    name = hardware(device).rsplit(", torch", 1)[0]
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def select(cases: dict, only: Sequence[str] | None) -> dict:
+    """The cases whose name starts with one of ``only`` (all when None)."""
+    if not only:
+        return cases
+    chosen = {name: case for name, case in cases.items() if name.split()[0] in only}
+    if not chosen:
+        kinds = sorted({name.split()[0] for name in cases})
+        raise SystemExit(f"--only {' '.join(only)} matches no case; expected some of {kinds}")
+    return chosen
+
+
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for smoke runs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 9, quick 5)")
+    parser.add_argument("--only", nargs="+", metavar="KIND",
+                        help="only the cases whose name starts with these words (softmax, segmentation, sigmoid, "
+                             "linear)")
+    parser.add_argument("--rounds", "--repeats", dest="rounds", type=int, default=None,
+                        help=f"timed rounds per case (default 15, quick 7; linear heads {LONG_ROUNDS})")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--memory-sweep", nargs=3, metavar=("N", "HIDDEN", "C,C,..."),
+                        help="only measure the linear head's peak memory at these class counts")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--_memory-child", dest="memory_child", help=argparse.SUPPRESS)
@@ -203,14 +327,33 @@ def main(argv=None) -> List[dict]:
         kind, shape, name, device = json.loads(args.memory_child)
         print(peak_memory_child(kind, tuple(shape), name, device))
         return []
-    cases = QUICK_CASES if args.quick else CASES
-    repeats = args.repeats or (5 if args.quick else 9)
-    rows = run(cases, args.device, repeats, memory=not args.no_memory)
-    print(f"forward+backward, median of {repeats} interleaved rounds, {hardware(args.device)}")
+    meta = {"device": args.device, "hardware": hardware(args.device), "torch": torch.__version__}
+    if args.memory_sweep:
+        try:
+            n, hidden = int(args.memory_sweep[0]), int(args.memory_sweep[1])
+            classes = [int(c) for c in args.memory_sweep[2].split(",")]
+        except ValueError:
+            parser.error(f"--memory-sweep takes N HIDDEN C,C,... as integers, got {' '.join(args.memory_sweep)}")
+        rows = memory_sweep(n, hidden, classes, args.device)
+        for r in rows:
+            print(f"C = {r['classes']:>7}  {r['impl']:<34} {r['peak_mb']:8.0f} MiB  × {r['mem_ratio']:.3f}")
+        if args.json:
+            write_json(args.json, {"meta": {**meta, "sweep": [n, hidden, classes]}, "rows": rows})
+        return rows
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds must be a positive integer, got {args.rounds}")
+    cases = dict(QUICK_CASES if args.quick else CASES)
+    if args.device.startswith("cuda") and not args.quick:
+        cases.update(CASES_CUDA)
+    cases = select(cases, args.only)
+    rounds = args.rounds or (7 if args.quick else 15)
+    rows = run(cases, args.device, rounds, memory=not args.no_memory, long_rounds=args.rounds or LONG_ROUNDS)
+    print(f"forward+backward on {hardware(args.device)}: median time of {rounds} rounds ({args.rounds or LONG_ROUNDS} "
+          "for linear heads); ratio = median over rounds of time / the baseline's time in the same round, with the "
+          "middle half of those ratios")
     print(table(rows, args.markdown))
     if args.json:
-        meta = {"device": args.device, "hardware": hardware(args.device), "torch": torch.__version__, "repeats": repeats}
-        write_json(args.json, {"meta": meta, "rows": rows})
+        write_json(args.json, {"meta": {**meta, "repeats": rounds, "rounds": rounds}, "rows": rows})
     return rows
 
 

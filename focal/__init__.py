@@ -7,7 +7,7 @@ The loss functions are importable from the top level, and ``import focal`` loads
 The package is three layers; imports run one way (book -> engine -> losses):
 
 - **the losses** (:mod:`focal.losses`): :mod:`focal.losses.softmax`, :mod:`focal.losses.sigmoid`,
-  :mod:`focal.losses.kernels`, :mod:`focal.losses.checks`.
+  :mod:`focal.losses.linear`, :mod:`focal.losses.indexed`, :mod:`focal.losses.kernels`, :mod:`focal.losses.checks`.
 - **the engine** (:mod:`focal.engine`): :mod:`focal.engine.config` (``Config``, the single source of run
   settings), :mod:`focal.engine.data` (:mod:`focal.engine.data.sources`, :mod:`focal.engine.data.cifar`,
   :mod:`focal.engine.data.fashion_mnist`, :mod:`focal.engine.data.longtail`, :mod:`focal.engine.data.loader`),
@@ -18,7 +18,7 @@ The package is three layers; imports run one way (book -> engine -> losses):
 - **the book** (:mod:`focal.book`): :mod:`focal.book.profiles`, :mod:`focal.book.labels`, :mod:`focal.book.results`,
   :mod:`focal.book.stats`, :mod:`focal.book.comparisons`, :mod:`focal.book.claims`, :mod:`focal.book.published`,
   :mod:`focal.book.bench`, :mod:`focal.book.plots` (:mod:`focal.book.plots.style`, :mod:`focal.book.plots.loss`,
-  :mod:`focal.book.plots.training`, :mod:`focal.book.plots.compare`), :mod:`focal.book.build`,
+  :mod:`focal.book.plots.bench`, :mod:`focal.book.plots.training`, :mod:`focal.book.plots.compare`), :mod:`focal.book.build`,
   :mod:`focal.book.site`, :mod:`focal.book.lab`, :mod:`focal.book.check` and :mod:`focal.book.cli`
   (``python -m focal.book build|execute|check|lab``, via ``focal.book.__main__``).
 
@@ -32,14 +32,17 @@ from typing import Iterable
 
 from focal.losses import (
     FocalLoss,
+    LinearFocalLoss,
     SigmoidFocalLoss,
     class_balanced_weights,
     focal_loss,
+    linear_focal_loss,
     set_fused,
     sigmoid_focal_loss,
 )
 
-__all__ = ["focal_loss", "FocalLoss", "sigmoid_focal_loss", "SigmoidFocalLoss", "class_balanced_weights", "set_fused"]
+__all__ = ["focal_loss", "FocalLoss", "sigmoid_focal_loss", "SigmoidFocalLoss", "class_balanced_weights", "set_fused",
+           "linear_focal_loss", "LinearFocalLoss"]
 __version__ = "0.1.0"
 
 

@@ -67,6 +67,8 @@ FIGURES = {
     "gradient_check": lambda: plots.plot_gradient_check(np.arange(4.0), np.arange(4.0) + 1e-9),
     "benchmark": lambda: plots.plot_benchmark([dict(case="a", impl="focal", time_ratio=1.1, mem_ratio=1.0),
                                                dict(case="b", impl="focal", time_ratio=0.9, mem_ratio=1.2)]),
+    "memory_curve": lambda: plots.plot_memory_curve([dict(impl=i, classes=c, peak_mb=m) for i, c, m in [
+        ("logits (baseline)", 10, 40.0), ("logits (baseline)", 100, 400.0), ("focal", 10, 4.0), ("focal", 100, 5.0)]]),
     "class_counts": lambda: plots.plot_class_counts(_counts()),
     "sample_grid": lambda: plots.plot_sample_grid(np.zeros((6, 3, 8, 8), np.uint8), np.array([0, 0, 1, 1, 2, 2]),
                                                   ["a", "b", "c"], per_class=2, counts=[2, 2, 2]),

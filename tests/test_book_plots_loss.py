@@ -14,7 +14,7 @@ import torch.nn.functional as F  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from focal.book.plots.loss import (FLSD53, amplification_threshold, gradient_weight,  # noqa: E402
-                                   plot_benchmark, plot_focal_curves, plot_gradient_weight, plot_logit_gradient)
+                                   plot_focal_curves, plot_gradient_weight, plot_logit_gradient)
 from focal.losses import focal_loss  # noqa: E402
 
 GAMMAS = (0.05, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 50.0)
@@ -161,33 +161,3 @@ def test_logit_gradient_matches_autograd():
     pt = torch.sigmoid(z)
     (-(1 - pt) ** 2 * torch.log(pt)).sum().backward()
     np.testing.assert_allclose(line.get_ydata()[::40], z.grad.numpy(), rtol=1e-6, atol=1e-12)
-
-
-# --------------------------------------------------------------------------------------------- plot_benchmark
-def test_benchmark_skips_memory_panel_when_unmeasured():
-    rows = [dict(case="a", impl="focal", time_ratio=1.1, mem_ratio=None, peak_mb=None)]
-    assert len(plot_benchmark(rows).axes) == 1
-    rows[0]["mem_ratio"] = 1.0
-    assert [a.get_ylabel() for a in plot_benchmark(rows).axes] == [
-        "time / cross-entropy", "peak memory / cross-entropy"]
-
-
-def test_benchmark_bars_start_at_one_and_carry_their_ratio():
-    rows = [dict(case="s 8", impl="cross_entropy (baseline)", time_ratio=1.0, mem_ratio=1.0),
-            dict(case="s 8", impl="focal.focal_loss", time_ratio=1.08, mem_ratio=1.0),
-            dict(case="s 8", impl="one-hot", time_ratio=6.25, mem_ratio=3.5),
-            dict(case="b 8", impl="bce_with_logits (baseline)", time_ratio=1.0, mem_ratio=1.0),
-            dict(case="b 8", impl="focal.sigmoid_focal_loss", time_ratio=0.23, mem_ratio=1.0)]
-    fig = plot_benchmark(rows)
-    time_ax = fig.axes[0]
-    assert time_ax.get_yscale() == "log"
-    tops = sorted(round(p.get_y() + p.get_height(), 6) for p in time_ax.patches)
-    assert tops == [0.23, 1.08, 6.25], "one bar per non-baseline implementation, from 1 to its ratio"
-    assert all(p.get_y() == 1.0 for p in time_ax.patches)
-    assert sorted(t.get_text() for t in time_ax.texts) == ["0.23", "1.08", "6.25"]
-    lo, hi = time_ax.get_ylim()
-    assert lo < 0.23 and hi > 6.25
-    labels = fig.legends[0].get_texts()
-    assert any("cross_entropy / bce_with_logits" in t.get_text() for t in labels)
-    focal_colours = {p.get_facecolor() for p in time_ax.patches if p.get_height() in (1.08 - 1, 0.23 - 1)}
-    assert len(focal_colours) == 1, "the package's two losses share one colour"

@@ -206,7 +206,7 @@ def test_extra_checks_name_what_each_extra_installs():
     assert {_distribution(m) for m in BOOK_TOOLS} == from_extra["book"] - from_extra["notebooks"]
 
 
-CROSS_CUTTING = {"test_layout.py", "test_readme.py", "test_benchmark_scripts.py", "test_packaging.py",
+CROSS_CUTTING = {"test_layout.py", "test_readme.py", "test_benchmark_scripts.py", "test_benchmark_loss.py", "test_packaging.py",
                  "test_workflows.py"}
 
 

@@ -81,3 +81,29 @@ def test_fast_one_minus_exp_and_log1p_keep_full_precision(dtype):
     e = torch.logspace(-40, 0, 20001, dtype=torch.float64).to(dtype)
     ref = torch.log1p(e.double())
     assert ((_log1p(e).double() - ref).abs() / ref).max().item() < 3e-7
+
+
+@pytest.mark.parametrize("kernel", ["sigmoid", "focal_term"])
+def test_fused_kernel_keeps_gamma_symbolic(kernel):
+    """A fused kernel compiled for one γ serves every other γ (outside 0, 1, 2) without recompiling: γ stays an input.
+
+    Were a γ baked into the kernel, inductor's on-disk cache would hand that kernel to later processes for other γ
+    (pytorch/pytorch#194976), and the fused loss would silently use the wrong γ.
+    """
+    torch._dynamo.reset()
+    focal.losses.kernels._compiled.clear()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(300, generator=g)
+    t = (torch.rand(300, generator=g) < 0.3).float()
+
+    def loss(gamma):
+        if kernel == "sigmoid":
+            return sigmoid_focal_loss(x, t, -1.0, gamma)
+        return focal_loss(x.view(60, 5), t[:60].long() * 3, gamma=gamma, reduction="none", label_smoothing=0.1)
+
+    loss(0.25)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fused = {gamma: loss(gamma) for gamma in (0.5, 3.5, 1.7)}
+    focal.losses.kernels.set_fused(False)
+    for gamma, value in fused.items():
+        torch.testing.assert_close(value, loss(gamma))

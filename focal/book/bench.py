@@ -1,6 +1,6 @@
 """Reading the loss benchmark (``benchmarks/loss.py``) for the book: each case's time against a goal
 (:func:`benchmark_claims`), the sizes a case name encodes (:func:`case_elements`), and how busy the machine is
-before a benchmark runs (:func:`busy_cpus`). The benchmark's figure is :func:`focal.book.plots.loss.plot_benchmark`.
+before a benchmark runs (:func:`busy_cpus`). The benchmark's figures are in :mod:`focal.book.plots.bench`.
 
 It imports no plotting library, so the benchmark scripts can use :func:`busy_cpus` without matplotlib.
 """
@@ -25,16 +25,23 @@ def case_elements(case: str) -> tuple[int, int]:
 
     Args:
         case: a name ending in the input's shape, ``"softmax 65536x1000"`` or ``"segmentation 8x19x256x256"``
-            (classes at dim 1) or ``"sigmoid 4096x80"``.
+            (classes at dim 1) or ``"sigmoid 4096x80"``; or ``"linear 8192x256x32768"`` (a classifier head: batch
+            N, hidden size H, classes C), whose input elements are the N × C logits the baseline materialises.
 
     Example:
         >>> case_elements("segmentation 8x19x256x256"), case_elements("sigmoid 4096x80")
         ((9961472, 524288), (327680, 327680))
+        >>> case_elements("linear 8192x256x32768")
+        (268435456, 8192)
     """
     try:
         dims = [int(d) for d in case.split()[-1].split("x")]
     except ValueError:
         raise ValueError(f"benchmark case names must end in a shape like 8x19x256x256, got {case!r}") from None
+    if case.startswith("linear"):
+        if len(dims) != 3:
+            raise ValueError(f"linear cases end in NxHxC (batch, hidden size, classes), got {case!r}")
+        return dims[0] * dims[2], dims[0]
     n = math.prod(dims)
     softmax = not case.startswith("sigmoid")
     return n, n // (dims[1] if softmax and len(dims) > 1 else 1)
@@ -58,7 +65,8 @@ def benchmark_claims(rows, goals=None):
         goals: ``{case: largest acceptable time ratio}``; cases without a goal get NaN and ``within`` None.
 
     Returns:
-        a DataFrame indexed by case with columns ``baseline``, ``impl``, ``time_ratio``, ``goal``, ``within``,
+        a DataFrame indexed by case with columns ``baseline``, ``impl``, ``time_ratio``, ``ratio_q1`` and
+        ``ratio_q3`` (the quartiles of the per-round ratios; NaN when the rows lack them), ``goal``, ``within``,
         ``input_elements``, ``focal_elements`` and ``fused``.
 
     Example:
@@ -76,16 +84,17 @@ def benchmark_claims(rows, goals=None):
     goals = dict(goals or {})
     out = []
     for case, group in df.groupby("case", sort=False):
-        focal = group[group["impl"].str.startswith("focal")]
         base = group[group["impl"].str.contains("(baseline)", regex=False)]
+        focal = group[group["impl"].str.startswith("focal") & ~group.index.isin(base.index)]
         if len(focal) != 1 or len(base) != 1:
             raise ValueError(f"case {case!r} needs exactly one 'focal...' and one '... (baseline)' row, got "
                              f"{group['impl'].tolist()}")
         ratio = float(focal["time_ratio"].iloc[0])
         goal = float(goals[case]) if case in goals else float("nan")
         size, n = case_elements(case)
+        spread = {k: float(focal[k].iloc[0]) if k in focal else float("nan") for k in ("ratio_q1", "ratio_q3")}
         out.append(dict(case=case, baseline=base["impl"].iloc[0].replace(" (baseline)", ""),
-                        impl=focal["impl"].iloc[0], time_ratio=ratio, goal=goal,
+                        impl=focal["impl"].iloc[0], time_ratio=ratio, **spread, goal=goal,
                         within=None if math.isnan(goal) else bool(ratio <= goal), input_elements=size,
                         focal_elements=n, fused=bool(n >= FUSED_MIN_NUMEL)))
     return pd.DataFrame(out).set_index("case")

@@ -1,27 +1,25 @@
 """The figures of the loss itself, chapters 1-2: focal loss and its modulating factor against :math:`p_t`, its
-gradient, a gradient check, the gradient's weight relative to cross-entropy, and the speed/memory benchmark. Each
+gradient, a gradient check and the gradient's weight relative to cross-entropy (the benchmark's figures are
+:mod:`focal.book.plots.bench`). Each
 function returns a :class:`matplotlib.figure.Figure` in the style of :mod:`focal.book.plots.style`, or draws into
 ``ax`` when given.
 
 The computations behind chapter 1's figures live here too: :func:`gradient_weight`, the factor
 :math:`w_\\gamma(p_t)` by which focal loss rescales cross-entropy's gradient, :func:`amplification_threshold`, the
-:math:`p_t` below which that factor exceeds 1, and :data:`FLSD53`. Reading the benchmark's results against its goals
-is :mod:`focal.book.bench`.
+:math:`p_t` below which that factor exceeds 1, and :data:`FLSD53`.
 """
 from __future__ import annotations
 
 import math
 
-import matplotlib.ticker
 import numpy as np
-import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from focal.book.plots.style import as_numpy, check_columns, figure_axes, new_figure, set_style
+from focal.book.plots.style import as_numpy, figure_axes, new_figure, set_style
 
 __all__ = ["plot_focal_curves", "plot_modulating_factor", "plot_logit_gradient", "plot_gradient_check",
-           "plot_benchmark", "plot_gradient_weight", "gradient_weight", "amplification_threshold", "FLSD53"]
+           "plot_gradient_weight", "gradient_weight", "amplification_threshold", "FLSD53"]
 
 
 def plot_focal_curves(gammas=(0, 0.5, 1, 2, 5), *, alpha=None, ax=None) -> Figure:
@@ -99,83 +97,6 @@ def plot_gradient_check(analytic, autograd, *, ax=None) -> Figure:
     ax.set(xlabel="autograd $\\partial FL / \\partial z$", ylabel="hand-derived $\\partial FL / \\partial z$",
            title=f"max |difference| = {np.abs(analytic - autograd).max():.2g}")
     ax.legend()
-    return fig
-
-
-def _impl_group(impl: str) -> str:
-    """Legend group of a benchmark implementation: the baselines share one, so do the package's two losses."""
-    if "(baseline)" in impl:
-        return "baseline"
-    return "focal" if impl.startswith("focal") else impl
-
-
-def plot_benchmark(rows, *, ax=None) -> Figure:
-    """Speed (and peak memory, when measured) of each implementation relative to the plain loss of its case.
-
-    Each bar starts at the baseline's 1 and ends at the implementation's ratio, on a log axis (so 0.5× and 2× are
-    equally far from 1) and is labelled with the ratio; the baseline itself is the dashed line. The baselines
-    (``F.cross_entropy``, ``F.binary_cross_entropy_with_logits``) share one legend entry and so do the package's
-    losses, so each kind of implementation has one colour across cases.
-
-    Args:
-        rows: dicts with keys ``case``, ``impl``, ``time_ratio`` and optionally ``mem_ratio`` (None if unmeasured),
-            as ``benchmarks/loss.py --json`` writes them.
-        ax: draw only the time panel into this axes.
-
-    Example:
-        >>> rows = [dict(case="N=8", impl="focal", time_ratio=1.2, mem_ratio=None)]
-        >>> fig = plot_benchmark(rows)
-        >>> [a.get_ylabel() for a in fig.axes], [t.get_text() for t in fig.axes[0].texts]
-        (['time / cross-entropy'], ['1.20'])
-    """
-    df = pd.DataFrame(list(rows))
-    check_columns(df, ("case", "impl", "time_ratio"), "plot_benchmark")
-    panels = [("time_ratio", "time / cross-entropy")]
-    if ax is None and "mem_ratio" in df and df["mem_ratio"].notna().any():
-        panels.append(("mem_ratio", "peak memory / cross-entropy"))
-    if ax is not None:
-        fig, axes = ax.figure, [ax]
-        set_style()
-    else:
-        fig, grid = new_figure(len(panels), width=5.4 if len(panels) > 1 else 7.0, height=3.9)
-        axes = list(grid[0])
-    groups = list(dict.fromkeys(_impl_group(i) for i in df["impl"]))
-    palette = iter(sns.color_palette("colorblind", 10))
-    colours = {g: "0.55" if g == "baseline" else next(palette) for g in groups}
-    names = {g: " / ".join(dict.fromkeys(i.replace(" (baseline)", "") for i in df["impl"] if _impl_group(i) == g))
-             for g in groups}
-    cases = list(dict.fromkeys(df["case"]))
-    for a, (col, label) in zip(axes, panels):
-        data = df.dropna(subset=[col])
-        values = data[col].astype(float)
-        lo, hi = min(values.min(), 1.0) / 1.7, max(values.max(), 1.0) * 1.7
-        drawn = set()
-        for x, case in enumerate(cases):
-            bars = data[(data["case"] == case) & (data["impl"].map(_impl_group) != "baseline")]
-            width = 0.8 / max(len(bars), 1)
-            for j, (_, row) in enumerate(bars.iterrows()):
-                group, value = _impl_group(row["impl"]), float(row[col])
-                pos = x - 0.4 + (j + 0.5) * width
-                a.bar(pos, value - 1.0, bottom=1.0, width=0.9 * width, color=colours[group],
-                      label=None if group in drawn else names[group])
-                drawn.add(group)
-                a.text(pos, value * (1.04 if value >= 1 else 1 / 1.04), f"{value:.2f}", ha="center",
-                       va="bottom" if value >= 1 else "top", fontsize=8)
-        a.axhline(1.0, ls="--", color="0.3", lw=1,
-                  label="baseline = 1" + (f": {names['baseline']}" if "baseline" in names else ""))
-        a.set_yscale("log")
-        a.set(ylim=(lo, hi), xlabel="case", ylabel=label, xlim=(-0.6, len(cases) - 0.4))
-        a.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
-        a.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        a.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        a.set_xticks(range(len(cases)), [c.replace(" ", "\n", 1) for c in cases])
-        a.grid(axis="x", visible=False)
-    if ax is None:
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 1 + len(axes)),
-                   frameon=False, fontsize=9)
-    else:
-        axes[0].legend(fontsize=8)
     return fig
 
 

@@ -1,0 +1,154 @@
+r"""The reduced focal loss of class-index targets, on top of cross-entropy's own kernels.
+
+For index targets with ``reduction="mean"`` or ``"sum"`` (the common training case), :func:`focal.focal_loss`
+calls :func:`torch.nn.functional.cross_entropy` with ``reduction="none"`` — the same log-softmax and NLL kernels,
+forward and backward, as the cross-entropy it is compared with — and turns the per-element cross-entropy
+:math:`c_i = -\log p_{t_i}` into the focal loss in one more pass:
+
+.. math::
+
+    L = \sum_i f_{t_i} \, \ell_\gamma(-c_i), \qquad \ell_\gamma(l) = -(1 - e^{l})^{\gamma} \, l, \qquad
+    D = \sum_{i \text{ kept}} w_{t_i} \text{ (or the count of kept elements)},
+
+with :math:`f = \alpha \cdot w` the class factor. That pass (gathering :math:`f_{t_i}`, γ per element, the focal
+term, its derivative :math:`\partial L / \partial c_i = -f_{t_i} \ell_\gamma'(-c_i)`, the sum and the denominator)
+is one fused loop for large inputs (see :func:`focal.losses.kernels.set_fused`); the backward is one
+multiplication. Ignored elements have :math:`c_i = 0`, hence :math:`\ell_\gamma = 0`, and cross-entropy's backward
+gives them no gradient.
+
+Second derivatives (``create_graph=True``) use the closed form
+
+.. math::
+
+    \ell_\gamma''(l) = \gamma \, q^{\gamma - 1} p \left[2 + l - (\gamma - 1)\, p\, l / q\right],
+    \qquad p = e^{l},\ q = 1 - p,
+
+from :func:`focal.losses.kernels._focal_term_curvature_kernel` (set to 0 where :math:`q = 0`: for γ < 1 it diverges
+as :math:`q \to 0`, but the Hessian with respect to the logits multiplies it by
+:math:`(\partial l / \partial x)^2 \sim q^2` and tends to 0 there).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from focal.losses import kernels
+
+LOG_FLSD_THRESHOLD = math.log(0.2)  # Mukhoti et al. 2020: γ = 5 where p_t < 0.2, else 3
+
+
+def _element_gamma(logp: Tensor, safe: Tensor, gamma: Optional[float], gamma_vec: Optional[Tensor]):
+    """γ of each element: a float, the per-class vector gathered at the targets, or FLSD-53 (``gamma is None``)."""
+    if gamma_vec is not None:
+        return gamma_vec[safe]
+    if gamma is None:
+        return torch.where(logp < LOG_FLSD_THRESHOLD, 5.0, 3.0)
+    return gamma
+
+
+def _indexed_kernel(ce: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],
+                    gamma: Optional[float], gamma_vec: Optional[Tensor], ignore_index: int):
+    """(Σ f_t ℓ(-c), the mean's denominator, ∂/∂c of the sum) from flat cross-entropies and targets."""
+    kept = target != ignore_index
+    safe = torch.where(kept, target, 0)
+    logp = ce.neg()
+    loss, dl = kernels._focal_term_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
+    slope = torch.ones_like(ce) if dl is None else dl.neg()
+    if factor is not None:
+        f = factor[safe]
+        loss, slope = loss * f, slope * f
+    slope = torch.where(kept, slope, 0.0)
+    if weight is None:
+        denominator = kept.sum().to(ce.dtype)
+    else:
+        denominator = torch.where(kept, weight[safe], 0.0).sum()
+    return loss.sum(), denominator, slope
+
+
+def _second_derivative(ce: Tensor, target: Tensor, factor: Optional[Tensor], gamma: Optional[float],
+                       gamma_vec: Optional[Tensor], ignore_index: int) -> Tensor:
+    """∂²L/∂c_i² = f_t ℓ''(-c_i), elementwise (0 for ignored elements and where q = 0)."""
+    kept = target != ignore_index
+    safe = torch.where(kept, target, 0)
+    logp = ce.neg()
+    _, curve = kernels._focal_term_curvature_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
+    curve = torch.where(kept, curve, 0.0)
+    if factor is not None:
+        curve = curve * factor[safe]
+    return curve
+
+
+_compiled = None
+
+
+def _run(ce: Tensor, target: Tensor, *args):
+    """The kernel on flat inputs, fused by torch.compile when :mod:`focal.losses.kernels` would fuse it."""
+    global _compiled
+    mode = kernels._fused_mode
+    fused = mode if mode is not None else ce.numel() >= kernels.FUSED_MIN_NUMEL
+    flat_ce, flat_t = ce.reshape(-1), target.reshape(-1)
+    if fused and not kernels._fused_broken and not torch.compiler.is_compiling():
+        if _compiled is None:
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            _compiled = torch.compile(_indexed_kernel, dynamic=True, options=kernels._compile_options())
+        try:
+            total, denominator, slope = _compiled(flat_ce, flat_t, *args)
+            return total, denominator, slope.view(ce.shape)
+        except Exception as err:  # no C++ compiler, unsupported platform, ...: stay correct, lose the fusion
+            kernels._fused_broken = True
+            warnings.warn(f"focal: fused loss kernels are unavailable ({type(err).__name__}: {err}); using eager ops",
+                          RuntimeWarning, stacklevel=4)
+    total, denominator, slope = _indexed_kernel(flat_ce, flat_t, *args)
+    return total, denominator, slope.view(ce.shape)
+
+
+class _IndexedFocal(torch.autograd.Function):
+    """(L, D) from per-element cross-entropies; L is differentiable in them, D is not."""
+
+    @staticmethod
+    def forward(ctx, ce, target, factor, weight, gamma, gamma_vec, ignore_index):
+        total, denominator, slope = _run(ce, target, factor, weight, gamma, gamma_vec, ignore_index)
+        ctx.save_for_backward(slope, ce, target, factor, gamma_vec)
+        ctx.gamma, ctx.ignore_index = gamma, ignore_index
+        ctx.mark_non_differentiable(denominator)
+        return total, denominator
+
+    @staticmethod
+    def backward(ctx, grad_total, _grad_denominator):
+        slope, ce, target, factor, gamma_vec = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: the slope as a differentiable function of ce
+            slope = _IndexedSlope.apply(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
+        return grad_total * slope, None, None, None, None, None, None
+
+
+class _IndexedSlope(torch.autograd.Function):
+    """∂L/∂c as a function of c, whose derivative is the closed-form second derivative (for double backward)."""
+
+    @staticmethod
+    def forward(ctx, ce, target, factor, gamma, gamma_vec, ignore_index):
+        ctx.save_for_backward(ce, target, factor, gamma_vec)
+        ctx.gamma, ctx.ignore_index = gamma, ignore_index
+        _, _, slope = _indexed_kernel(ce.reshape(-1), target.reshape(-1), factor, None, gamma, gamma_vec,
+                                      ignore_index)
+        return slope.view(ce.shape)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        ce, target, factor, gamma_vec = ctx.saved_tensors
+        curve = _second_derivative(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
+        return grad * curve, None, None, None, None, None
+
+
+def indexed_focal_sum(ce: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],
+                      gamma: Optional[float], gamma_vec: Optional[Tensor], ignore_index: int):
+    """(Σ f_t ℓ_γ(-c), D): the summed focal loss from per-element cross-entropies ``ce`` (target's shape) and the
+    mean's denominator. ``gamma`` None with ``gamma_vec`` None means FLSD-53; ``factor`` and ``weight`` are (C,)
+    vectors in ``ce``'s dtype or None."""
+    return _IndexedFocal.apply(ce, target, factor, weight, gamma, gamma_vec, ignore_index)

@@ -1,0 +1,116 @@
+"""The reduced index-target path of focal_loss (focal.losses.indexed): cross-entropy's own kernels plus one pass."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import focal.losses
+from focal import focal_loss
+
+GAMMAS = [0.0, 0.5, 2.0, "flsd53", "per-class"]
+
+
+def batch(shape, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=dtype) * 3
+    t = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=g)
+    t[torch.rand(t.shape, generator=g) < 0.2] = -100
+    return x, t
+
+
+def gamma_value(gamma, classes):
+    return torch.linspace(0.0, 3.0, classes) if gamma == "per-class" else gamma
+
+
+class BigOps(TorchDispatchMode):
+    """Records the ATen ops that read or write a tensor of at least ``size`` elements."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size, self.ops = size, set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [a for a in torch.utils._pytree.tree_leaves((args, kwargs, out)) if isinstance(a, torch.Tensor)]
+        if any(t.numel() >= self.size for t in tensors):
+            self.ops.add(func.overloadpacket.__name__)
+        return out
+
+
+def big_ops(loss_fn, x, t):
+    x = x.clone().requires_grad_()
+    with BigOps(x.numel()) as mode:
+        loss_fn(x, t).backward()
+    return mode.ops
+
+
+@pytest.mark.parametrize("shape", [(64, 10), (2, 5, 6, 7)])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_only_cross_entropys_ops_touch_the_logits(shape, reduction):
+    """Speed parity by construction: every op on a logits-sized tensor is one cross-entropy runs too; the focal
+    part only ever touches target-sized tensors."""
+    x, t = batch(shape)
+    alpha, weight = torch.rand(shape[1]) + 0.5, torch.rand(shape[1]) + 0.5
+    ce_ops = big_ops(lambda x, t: F.cross_entropy(x, t, weight=weight, reduction=reduction), x, t)
+    for gamma in GAMMAS:
+        focal_ops = big_ops(lambda x, t: focal_loss(x, t, gamma=gamma_value(gamma, shape[1]), alpha=alpha,
+                                                    weight=weight, reduction=reduction), x, t)
+        assert focal_ops <= ce_ops, (gamma, focal_ops - ce_ops)
+
+
+def test_the_check_catches_a_path_with_extra_logit_passes():
+    x, t = batch((64, 10))
+    ce_ops = big_ops(lambda x, t: F.cross_entropy(x, t), x, t)
+    assert big_ops(lambda x, t: focal_loss(x, t, reduction="none").mean(), x, t) - ce_ops  # gathers from log-probs
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(300, 7), (2, 7, 9, 11)])
+def test_fused_equals_eager_and_the_unreduced_loss(gamma, reduction, shape):
+    x, t = batch(shape, seed=1)
+    alpha, weight = torch.rand(shape[1]) + 0.5, torch.rand(shape[1]) + 0.5
+    g = gamma_value(gamma, shape[1])
+    results = {}
+    for fused in (False, True):
+        focal.losses.set_fused(fused)
+        try:
+            xi = x.clone().requires_grad_()
+            loss = focal_loss(xi, t, gamma=g, alpha=alpha, weight=weight, reduction=reduction)
+            loss.backward()
+            results[fused] = (loss.detach(), xi.grad)
+        finally:
+            focal.losses.set_fused(None)
+    xr = x.clone().requires_grad_()
+    per_element = focal_loss(xr, t, gamma=g, alpha=alpha, weight=weight, reduction="none")
+    kept = t != -100
+    denominator = weight[t.masked_fill(~kept, 0)].masked_fill(~kept, 0).sum()
+    ref = per_element.sum() if reduction == "sum" else per_element.sum() / denominator
+    ref.backward()
+    for loss, grad in results.values():
+        torch.testing.assert_close(loss, ref.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0, "flsd53", "per-class"])
+def test_second_derivatives(gamma):
+    x, t = batch((5, 4), seed=2, dtype=torch.float64)
+    alpha = torch.rand(4, dtype=torch.float64) + 0.5
+    g = gamma_value(gamma, 4)
+    g = g.double() if isinstance(g, torch.Tensor) else g
+    assert torch.autograd.gradgradcheck(lambda x: focal_loss(x, t, gamma=g, alpha=alpha), (x.requires_grad_(),))
+
+
+def test_first_order_backward_does_not_build_the_second_derivative(monkeypatch):
+    from focal.losses import indexed
+
+    calls = []
+    monkeypatch.setattr(indexed._IndexedSlope, "forward", staticmethod(lambda *a: calls.append(1)))
+    x, t = batch((8, 3))
+    focal_loss(x.requires_grad_(), t).backward()
+    assert calls == []
+
+
+def test_out_of_range_target_is_named():
+    with pytest.raises(IndexError, match="class index 7"):
+        focal_loss(torch.randn(3, 4), torch.tensor([0, 7, 1]))

@@ -101,7 +101,7 @@ def test_focal_term_second_derivative_formula():
         l = logp.clone().requires_grad_()
         (d1,) = torch.autograd.grad((-(1 - l.exp()) ** gamma * l).sum(), l, create_graph=True)
         (d2,) = torch.autograd.grad(d1.sum(), l)
-        slope, curve = kernels._focal_term_curvature_kernel(logp, gamma)
+        slope, curve = kernels.focal_term_curvature_kernel(logp, gamma)
         torch.testing.assert_close(slope, d1.detach())
         torch.testing.assert_close(curve, d2)
 
@@ -112,7 +112,7 @@ def test_focal_term_second_derivative_finite_as_p_tends_to_1(dtype):
     info = torch.finfo(dtype)
     logp = torch.tensor([0.0, -info.tiny * info.eps, -info.tiny, -1e-30, -1e-7, -0.5], dtype=dtype)
     for gamma in (0.01, 0.5, 0.99, torch.full((6,), 0.01, dtype=dtype)):
-        slope, curve = kernels._focal_term_curvature_kernel(logp, gamma)
+        slope, curve = kernels.focal_term_curvature_kernel(logp, gamma)
         assert torch.isfinite(slope).all() and torch.isfinite(curve).all() and (curve >= 0).all()
         assert curve[0].item() == 0.0
 

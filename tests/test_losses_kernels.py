@@ -1,4 +1,6 @@
 """The fused (torch.compile'd) elementwise kernels give the eager results: parity, stability and gradients."""
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -107,3 +109,58 @@ def test_fused_kernel_keeps_gamma_symbolic(kernel):
     focal.losses.kernels.set_fused(False)
     for gamma, value in fused.items():
         torch.testing.assert_close(value, loss(gamma))
+
+
+def test_a_kernel_that_cannot_compile_warns_once_and_stays_correct(monkeypatch):
+    """No C++ compiler (simulated): the first fused call warns, every loss path gives the eager result, later calls
+    stay silent. This covers the reduced index-target path (cross-entropy + one pass), whose kernel takes per-class
+    vectors that :func:`run_kernel` must pass through unexpanded."""
+    kernels = focal.losses.kernels
+
+    def no_compiler(fn, **kwargs):
+        def broken(*args):
+            raise RuntimeError("no C++ compiler")
+        return broken
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    monkeypatch.setattr(kernels, "_compiled", {})
+    monkeypatch.setattr(kernels, "_fused_broken", False)  # restored to False afterwards, for the other tests
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 5, 4, generator=g)
+    t = torch.randint(0, 5, (6, 4), generator=g)
+    t[0, 0] = -100
+    alpha, w = torch.rand(5, generator=g) + 0.5, torch.rand(5, generator=g) + 0.5
+    xs, ts = torch.randn(6, 3, generator=g), (torch.rand(6, 3, generator=g) < 0.3).float()
+    kernels.set_fused(False)
+    eager = [grads(focal_loss, x, t, gamma=g_, alpha=alpha, weight=w, reduction=r)
+             for g_ in (2.0, 0.5, "flsd53") for r in ("mean", "sum", "none")]
+    eager.append(grads(sigmoid_focal_loss, xs, ts, reduction="mean"))
+    kernels.set_fused(True)
+    with pytest.warns(RuntimeWarning, match="fused loss kernels are unavailable.*no C\\+\\+ compiler"):
+        first = grads(focal_loss, x, t, gamma=2.0, alpha=alpha, weight=w, reduction="mean")
+    assert kernels._fused_broken
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fused = [grads(focal_loss, x, t, gamma=g_, alpha=alpha, weight=w, reduction=r)
+                 for g_ in (2.0, 0.5, "flsd53") for r in ("mean", "sum", "none")]
+        fused.append(grads(sigmoid_focal_loss, xs, ts, reduction="mean"))
+    for (value, grad), (ref_value, ref_grad) in zip([first] + fused, eager[:1] + eager):
+        torch.testing.assert_close(value, ref_value)
+        torch.testing.assert_close(grad, ref_grad)
+
+
+def test_run_kernel_flattens_only_the_elementwise_arguments():
+    """``elementwise=k``: the first k tensors are flattened to the input's elements, later ones (a (C,) vector that
+    cannot broadcast to the input) pass unchanged; a 1-d output with the input's element count comes back in the
+    input's shape, others as they are. Eager and fused alike."""
+    x, vec = torch.randn(2, 3), torch.arange(4.0)
+
+    def kernel(a, v):
+        return a * 2, v.sum() + a.sum() * 0, a.reshape(-1)[:2]
+
+    for mode in (False, True):
+        focal.losses.kernels.set_fused(mode)
+        out, total, head = focal.losses.kernels.run_kernel(kernel, x, vec, elementwise=1)
+        assert out.shape == (2, 3) and torch.equal(out, x * 2)
+        assert total.shape == () and total == 6
+        assert torch.equal(head, x.reshape(-1)[:2])

@@ -109,6 +109,29 @@ def as_buffer(value: ClassVector, name: str) -> Optional[Tensor]:
     return None if value is None else per_class(value, name).detach().clone().float()
 
 
+def register_class_arguments(module: torch.nn.Module, gamma: GammaLike, alpha: ClassVector, weight: ClassVector,
+                             num_classes: Optional[int] = None) -> None:
+    """Check γ, α and weight of a loss Module and keep them on it: α and weight (and a per-class γ) as float32
+    buffers, which follow ``.to()`` and the state dict; a float or named γ as a plain attribute.
+
+    ``num_classes`` (when the Module knows it) is what every per-class argument must match; without it a per-class γ
+    sets the count for α and weight.
+    """
+    check_alpha(alpha)
+    if num_classes is None and isinstance(gamma, Tensor) and gamma.dim() == 1:
+        num_classes = gamma.numel()
+    check_gamma(gamma, num_classes)
+    for name, value in (("alpha", alpha), ("weight", weight)):
+        vector = as_buffer(value, name)
+        if vector is not None and num_classes is not None and vector.numel() != num_classes:
+            raise ValueError(f"{name} must hold one value per class ({num_classes}), got {vector.numel()} values")
+        module.register_buffer(name, vector)
+    if isinstance(gamma, Tensor):
+        module.register_buffer("gamma", gamma.detach().clone().float())
+    else:
+        module.gamma = gamma if isinstance(gamma, str) else float(gamma)
+
+
 def short_repr(value) -> str:
     if isinstance(value, Tensor):
         values = [round(v, 4) for v in value.tolist()]

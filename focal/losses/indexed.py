@@ -23,15 +23,13 @@ Second derivatives (``create_graph=True``) use the closed form
     \ell_\gamma''(l) = \gamma \, q^{\gamma - 1} p \left[2 + l - (\gamma - 1)\, p\, l / q\right],
     \qquad p = e^{l},\ q = 1 - p,
 
-from :func:`focal.losses.kernels._focal_term_curvature_kernel` (set to 0 where :math:`q = 0`: for γ < 1 it diverges
+from :func:`focal.losses.kernels.focal_term_curvature_kernel` (set to 0 where :math:`q = 0`: for γ < 1 it diverges
 as :math:`q \to 0`, but the Hessian with respect to the logits multiplies it by
 :math:`(\partial l / \partial x)^2 \sim q^2` and tends to 0 there).
 """
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 from typing import Optional
 
 import torch
@@ -58,7 +56,7 @@ def _indexed_kernel(ce: Tensor, target: Tensor, factor: Optional[Tensor], weight
     kept = target != ignore_index
     safe = torch.where(kept, target, 0)
     logp = ce.neg()
-    loss, dl = kernels._focal_term_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
+    loss, dl = kernels.focal_term_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
     slope = torch.ones_like(ce) if dl is None else dl.neg()
     if factor is not None:
         f = factor[safe]
@@ -77,35 +75,11 @@ def _second_derivative(ce: Tensor, target: Tensor, factor: Optional[Tensor], gam
     kept = target != ignore_index
     safe = torch.where(kept, target, 0)
     logp = ce.neg()
-    _, curve = kernels._focal_term_curvature_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
+    _, curve = kernels.focal_term_curvature_kernel(logp, _element_gamma(logp, safe, gamma, gamma_vec))
     curve = torch.where(kept, curve, 0.0)
     if factor is not None:
         curve = curve * factor[safe]
     return curve
-
-
-_compiled = None
-
-
-def _run(ce: Tensor, target: Tensor, *args):
-    """The kernel on flat inputs, fused by torch.compile when :mod:`focal.losses.kernels` would fuse it."""
-    global _compiled
-    mode = kernels._fused_mode
-    fused = mode if mode is not None else ce.numel() >= kernels.FUSED_MIN_NUMEL
-    flat_ce, flat_t = ce.reshape(-1), target.reshape(-1)
-    if fused and not kernels._fused_broken and not torch.compiler.is_compiling():
-        if _compiled is None:
-            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-            _compiled = torch.compile(_indexed_kernel, dynamic=True, options=kernels._compile_options())
-        try:
-            total, denominator, slope = _compiled(flat_ce, flat_t, *args)
-            return total, denominator, slope.view(ce.shape)
-        except Exception as err:  # no C++ compiler, unsupported platform, ...: stay correct, lose the fusion
-            kernels._fused_broken = True
-            warnings.warn(f"focal: fused loss kernels are unavailable ({type(err).__name__}: {err}); using eager ops",
-                          RuntimeWarning, stacklevel=4)
-    total, denominator, slope = _indexed_kernel(flat_ce, flat_t, *args)
-    return total, denominator, slope.view(ce.shape)
 
 
 class _IndexedFocal(torch.autograd.Function):
@@ -113,7 +87,8 @@ class _IndexedFocal(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, ce, target, factor, weight, gamma, gamma_vec, ignore_index):
-        total, denominator, slope = _run(ce, target, factor, weight, gamma, gamma_vec, ignore_index)
+        total, denominator, slope = kernels.run_kernel(_indexed_kernel, ce, target, factor, weight, gamma,
+                                                       gamma_vec, ignore_index, elementwise=2)
         ctx.save_for_backward(slope, ce, target, factor, gamma_vec)
         ctx.gamma, ctx.ignore_index = gamma, ignore_index
         ctx.mark_non_differentiable(denominator)

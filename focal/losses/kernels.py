@@ -51,7 +51,7 @@ def _one_minus_exp(logp: Tensor) -> Tensor:
     return torch.where(logp > -0.25, series.neg(), 1.0 - torch.exp(logp))
 
 
-def _focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
+def focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
     r"""ℓ(l) = -(1 - e^l)^γ · l for log-probabilities l ≤ 0, and dℓ/dl, elementwise.
 
     dℓ/dl = -(1-p)^γ · (1 - γ · p · l / (1 - p)), where l / (1 - p) → -1 as p → 1: finite for every γ ≥ 0, whereas
@@ -67,8 +67,8 @@ def _focal_term_kernel(logp: Tensor, gamma: Union[float, Tensor]):
     return loss, mod * (gamma * ratio * torch.exp(logp) - 1.0)
 
 
-def _focal_term_curvature_kernel(logp: Tensor, gamma: Union[float, Tensor]):
-    r"""dℓ/dl and d²ℓ/dl² of :func:`_focal_term_kernel`'s ℓ, elementwise (γ > 0 or a tensor γ).
+def focal_term_curvature_kernel(logp: Tensor, gamma: Union[float, Tensor]):
+    r"""dℓ/dl and d²ℓ/dl² of :func:`focal_term_kernel`'s ℓ, elementwise (γ > 0 or a tensor γ).
 
     With p = e^l and q = 1 - p:
 
@@ -210,7 +210,7 @@ def set_fused(enabled: Optional[bool]) -> None:
     _fused_mode = enabled
 
 
-def _compile_options() -> dict:
+def compile_options() -> dict:
     """inductor options of the fused kernels.
 
     ``cpp.dynamic_threads`` lets OpenMP spread every call over the cores. Without it inductor decides at compile time,
@@ -223,31 +223,42 @@ def _compile_options() -> dict:
     return {"cpp.dynamic_threads": True} if hasattr(inductor_config.cpp, "dynamic_threads") else {}
 
 
-def _run_kernel(kernel, *args):
-    """Run an elementwise kernel on flattened tensors, fused when worthwhile, and restore the first input's shape."""
+def run_kernel(kernel, *args, elementwise: Optional[int] = None):
+    """Run a kernel on flattened tensors, fused when worthwhile, and give 1-d outputs the first input's shape back.
+
+    The first ``elementwise`` arguments (default: every tensor argument) are expanded to the first input's shape and
+    flattened; later tensor arguments (per-class vectors, say) pass unchanged. A kernel that cannot be compiled (no
+    C++ compiler, an unsupported platform) warns once and runs as eager ops from then on.
+    """
     global _fused_broken
     x = args[0]
     fused = _fused_mode if _fused_mode is not None else x.numel() >= FUSED_MIN_NUMEL
     if not fused or _fused_broken or torch.compiler.is_compiling():
-        return kernel(*args)
-    flat = [a.expand_as(x).reshape(-1) if isinstance(a, Tensor) else a for a in args]
+        flat = args if elementwise is None else [a.reshape(-1) if i < elementwise else a for i, a in enumerate(args)]
+        return _restore(kernel(*flat), x)
+    count = len(args) if elementwise is None else elementwise
+    flat = [a.expand_as(x).reshape(-1) if i < count and isinstance(a, Tensor) else a for i, a in enumerate(args)]
     compiled = _compiled.get(kernel)
     if compiled is None:
         # inductor logs "No CUDA runtime is found" when it compiles for the CPU; it is noise here
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        compiled = _compiled[kernel] = torch.compile(kernel, dynamic=True, options=_compile_options())
+        compiled = _compiled[kernel] = torch.compile(kernel, dynamic=True, options=compile_options())
     try:
-        outs = compiled(*flat)
+        return _restore(compiled(*flat), x)
     except Exception as err:  # no C++ compiler, unsupported platform, ...: stay correct, lose the fusion
         _fused_broken = True
         warnings.warn(f"focal: fused loss kernels are unavailable ({type(err).__name__}: {err}); using eager ops",
                       RuntimeWarning, stacklevel=3)
-        return kernel(*args)
-    return tuple(o.view(x.shape) if o is not None and o.dim() == 1 else o for o in outs)
+        return run_kernel(kernel, *args, elementwise=elementwise)
+
+
+def _restore(outs: tuple, x: Tensor) -> tuple:
+    """A kernel's outputs, with those flattened from ``x`` (1-d, as many elements) viewed in ``x``'s shape."""
+    return tuple(o.view(x.shape) if o is not None and o.dim() == 1 and o.numel() == x.numel() else o for o in outs)
 
 
 # The kernel that gives each first-order kernel's (dloss/dx, d²loss/dx²), for double backward.
-_CURVATURE = {_focal_term_kernel: _focal_term_curvature_kernel, _sigmoid_focal_kernel: _sigmoid_focal_curvature_kernel}
+_CURVATURE = {focal_term_kernel: focal_term_curvature_kernel, _sigmoid_focal_kernel: _sigmoid_focal_curvature_kernel}
 
 
 class _ClosedForm(torch.autograd.Function):
@@ -261,7 +272,7 @@ class _ClosedForm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kernel, x: Tensor, *args) -> Tensor:
-        loss, slope = _run_kernel(kernel, x, *args)
+        loss, slope = run_kernel(kernel, x, *args)
         ctx.tensor_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx.save_for_backward(slope, x, *(args[i] for i in ctx.tensor_slots))
         ctx.kernel = kernel
@@ -286,7 +297,7 @@ class _Slope(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kernel, x: Tensor, *args) -> Tensor:
-        slope, curve = _run_kernel(kernel, x, *args)
+        slope, curve = run_kernel(kernel, x, *args)
         ctx.save_for_backward(curve, x)
         ctx.num_args = len(args)
         return slope
@@ -318,9 +329,9 @@ class _NoThirdDerivative(torch.autograd.Function):
 
 
 def focal_term(logp: Tensor, gamma: Union[float, Tensor]) -> Tensor:
-    """-(1 - p)^γ · log p elementwise from log-probabilities, differentiable twice (see :func:`_focal_term_kernel`
-    and :func:`_focal_term_curvature_kernel`)."""
-    return _ClosedForm.apply(_focal_term_kernel, logp, gamma)
+    """-(1 - p)^γ · log p elementwise from log-probabilities, differentiable twice (see :func:`focal_term_kernel`
+    and :func:`focal_term_curvature_kernel`)."""
+    return _ClosedForm.apply(focal_term_kernel, logp, gamma)
 
 
 def sigmoid_focal_term(x: Tensor, t: Tensor, alpha: float, gamma: float, scale: Optional[float] = None) -> Tensor:

@@ -37,7 +37,6 @@ from focal.losses import kernels, softmax
 from focal.losses.checks import (
     ClassVector,
     GammaLike,
-    as_buffer,
     check_alpha,
     check_gamma,
     check_label_smoothing,
@@ -45,6 +44,7 @@ from focal.losses.checks import (
     check_targets_in_range,
     class_vector,
     compute_dtype,
+    register_class_arguments,
 )
 
 __all__ = ["linear_focal_loss", "LinearFocalLoss"]
@@ -257,7 +257,7 @@ def _chunk_focal(plan: _Plan, buf: Tensor, x: Tensor, w: Tensor, b: Optional[Ten
     log_sum = sum_exp.log()
     logp_t = z_t - log_sum
     gamma_rows = None if plan.gamma_rows is None else plan.gamma_rows[start:end]
-    loss, slope = kernels._focal_term_kernel(logp_t, softmax._gamma_for(plan.gamma, logp_t, gamma_rows))
+    loss, slope = kernels.focal_term_kernel(logp_t, softmax.gamma_for(plan.gamma, logp_t, gamma_rows))
     factor = plan.factor[start:end]
     return z, sum_exp, log_sum + shift, loss * factor, factor.neg() if slope is None else slope * factor
 
@@ -371,19 +371,9 @@ class LinearFocalLoss(nn.Module):
         super().__init__()
         check_reduction(reduction)
         _check_no_smoothing(label_smoothing)
-        check_alpha(alpha)
-        check_gamma(gamma, num_classes)
         chunk_rows(chunk_size, 1, in_features, num_classes)  # validates chunk_size
+        register_class_arguments(self, gamma, alpha, weight, num_classes)
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
-        for name, value in (("alpha", alpha), ("weight", weight)):
-            vector = as_buffer(value, name)
-            if vector is not None and vector.numel() != num_classes:
-                raise ValueError(f"{name} must hold one value per class ({num_classes}), got {vector.numel()} values")
-            self.register_buffer(name, vector)
-        if isinstance(gamma, Tensor):
-            self.register_buffer("gamma", gamma.detach().clone().float())
-        else:
-            self.gamma = gamma if isinstance(gamma, str) else float(gamma)
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.label_smoothing = float(label_smoothing)

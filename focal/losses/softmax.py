@@ -18,7 +18,6 @@ from focal.losses.checks import (
     LOW_PRECISION,
     ClassVector,
     GammaLike,
-    as_buffer,
     check_alpha,
     check_gamma,
     check_label_smoothing,
@@ -27,6 +26,7 @@ from focal.losses.checks import (
     class_shape,
     class_vector,
     compute_dtype,
+    register_class_arguments,
     short_repr,
 )
 from focal.losses.indexed import LOG_FLSD_THRESHOLD, indexed_focal_sum
@@ -165,7 +165,7 @@ def _reduced_index_target_loss(input, target, gamma, class_factor, weight_v, ign
     return total / torch.where(denominator > 0, denominator, 1.0)
 
 
-def _gamma_for(gamma: GammaLike, logp: Tensor, per_class: Optional[Tensor]) -> Union[float, Tensor]:
+def gamma_for(gamma: GammaLike, logp: Tensor, per_class: Optional[Tensor]) -> Union[float, Tensor]:
     """γ for each element of ``logp`` (per-class γ comes in already gathered or broadcast as ``per_class``)."""
     if isinstance(gamma, str):  # flsd53, chosen from p_t itself; no gradient flows through the choice
         return torch.where(logp < LOG_FLSD_THRESHOLD, 5.0, 3.0)
@@ -181,7 +181,7 @@ def _index_target_loss(logp, target, gamma, class_factor, weight_v, ignore_index
     check_targets_in_range(safe_target, num_classes, ignore_index)
     logp_t = logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
     gamma_t = gamma.to(logp.device, logp.dtype)[safe_target] if isinstance(gamma, Tensor) else None
-    loss = focal_term(logp_t, _gamma_for(gamma, logp_t, gamma_t))
+    loss = focal_term(logp_t, gamma_for(gamma, logp_t, gamma_t))
     if class_factor is not None:
         loss = loss * class_factor[safe_target]
     if label_smoothing > 0:
@@ -196,7 +196,7 @@ def _index_target_loss(logp, target, gamma, class_factor, weight_v, ignore_index
 
 def _dense_focal_term(logp: Tensor, gamma: GammaLike) -> Tensor:
     per_class = gamma.to(logp.device, logp.dtype).view(class_shape(logp)) if isinstance(gamma, Tensor) else None
-    return focal_term(logp, _gamma_for(gamma, logp, per_class))
+    return focal_term(logp, gamma_for(gamma, logp, per_class))
 
 
 def _smoothing_term(logp, gamma, class_factor, label_smoothing, num_classes):
@@ -248,19 +248,7 @@ class FocalLoss(nn.Module):
         super().__init__()
         check_reduction(reduction)
         check_label_smoothing(label_smoothing)
-        check_alpha(alpha)
-        gamma_classes = gamma.numel() if isinstance(gamma, Tensor) and gamma.dim() == 1 else None
-        check_gamma(gamma, gamma_classes)
-        self.register_buffer("alpha", as_buffer(alpha, "alpha"))
-        self.register_buffer("weight", as_buffer(weight, "weight"))
-        if isinstance(gamma, Tensor):
-            self.register_buffer("gamma", gamma.detach().clone().float())
-        else:
-            self.gamma = gamma if isinstance(gamma, str) else float(gamma)
-        for name, vec in (("alpha", self.alpha), ("weight", self.weight)):
-            other = self.gamma if isinstance(self.gamma, Tensor) else None
-            if vec is not None and other is not None and vec.numel() != other.numel():
-                raise ValueError(f"{name} has {vec.numel()} classes but gamma has {other.numel()}")
+        register_class_arguments(self, gamma, alpha, weight)
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.label_smoothing = float(label_smoothing)

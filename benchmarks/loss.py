@@ -1,12 +1,14 @@
 """Forward+backward time and peak memory of focal losses against the plain losses they extend.
 
-Timing is built for noisy machines. Each round runs every implementation of a case once, in an order shuffled from
-round to round, so each implementation's time can be divided by its baseline's time *from the same round*: a pair
-measured seconds apart, which drift, frequency scaling and neighbours hit alike. Each timed step follows an untimed
-step of the same implementation, so none pays for the caches and allocator state another one left behind. A row reports the median of those
-per-round ratios and their spread (the interquartile range, and the share of rounds under 1), next to the median
-times. Baselines: ``F.cross_entropy`` for the softmax and segmentation cases, ``F.binary_cross_entropy_with_logits``
-for the sigmoid ones, and ``focal_loss`` on materialised logits for the linear (classifier-head) cases.
+Timing is built for noisy machines (see ``timing.py``). Each round runs every implementation of a case once, in an
+order shuffled from round to round, each timed step right after an untimed step of its own, and divides each time by
+the baseline's time *from the same round*. A case runs at least 31 rounds and more until a minute has passed (so cheap
+cases, which move most, get hundreds), with the allocator keeping freed memory (``timing.steady_allocator``;
+``--system-allocator`` turns that off). A row reports the median of the per-round ratios, a distribution-free 95 %
+interval for that median, their spread (the interquartile range, and the share of rounds under 1), and the median
+times. A goal "at most g× the baseline" is met when the whole interval lies at or under g. Baselines:
+``F.cross_entropy`` for the softmax and segmentation cases, ``F.binary_cross_entropy_with_logits`` for the sigmoid
+ones, and ``focal_loss`` on materialised logits for the linear (classifier-head) cases.
 
 Peak memory is the extra memory one forward+backward needs beyond its inputs and their gradients: on CUDA from the
 caching allocator's peak, on CPU from the peak resident set (VmHWM, reset before the step) of a fresh subprocess, so
@@ -17,7 +19,7 @@ different measurements, so results are kept one file, and one README row set, pe
 
 Usage::
 
-    python benchmarks/loss.py                       # every case (several minutes on 2 CPU cores)
+    python benchmarks/loss.py                       # every case (about ten minutes on 2 CPU cores)
     python benchmarks/loss.py --only softmax segmentation sigmoid
     python benchmarks/loss.py --quick               # tiny sizes, seconds (used by the book's smoke profile)
     python benchmarks/loss.py --memory-sweep 4096 256 1024,4096,16384,32768   # linear head: memory against C
@@ -29,7 +31,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ import torchvision
 from focal import focal_loss, linear_focal_loss, sigmoid_focal_loss
 from focal.engine.files import write_json
 from focal.engine.system import hardware
+from timing import RoundPlan, median_interval, ratio_summary, round_order, steady_allocator, timed_rounds  # noqa: F401
 
 GAMMA = 2.0
 IGNORE = -100
@@ -147,61 +149,25 @@ def sync(device):
 
 
 # ------------------------------------------------------------------------------------------- measurements
-def round_order(names: Sequence[str], round_index: int) -> List[str]:
-    """The round's order: a permutation drawn from a generator seeded by the round's index, so no implementation is
-    always first, last, or right after the same other one (the one before leaves caches and the allocator in a state
-    that the next one pays for: with a fixed cyclic order the baseline always followed the one-hot loss).
-
-    >>> sorted(round_order("abc", 3)) == ["a", "b", "c"] and round_order("abc", 3) == round_order("abc", 3)
-    True
-    """
-    perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(round_index)).tolist()
-    return [names[k] for k in perm]
-
-
-def ratio_summary(samples: Dict[str, List[float]], baseline: str) -> Dict[str, dict]:
-    """Per implementation: median time, and the median and spread of its per-round ratios to the baseline.
-
-    ``samples[name][i]`` is the time of round ``i``; the ratio of round ``i`` is ``samples[name][i] /
-    samples[baseline][i]``. Returns ``{name: {time_ms, time_ratio, ratio_q1, ratio_q3, below_one, rounds}}``:
-    the median ratio, its quartiles (the middle half of the rounds lies between them) and the share of rounds in
-    which the implementation was faster than the baseline.
-
-    >>> s = ratio_summary({"base": [1.0, 2.0, 1.0, 2.0], "f": [1.1, 2.2, 1.0, 1.8]}, "base")
-    >>> round(s["f"]["time_ratio"], 3), s["f"]["below_one"], s["base"]["time_ratio"]
-    (1.0, 0.25, 1.0)
-    """
-    base = samples[baseline]
-    out = {}
-    for name, times in samples.items():
-        if len(times) != len(base) or not times:
-            raise ValueError(f"{name!r} has {len(times)} rounds, the baseline {len(base)}; expected equal and > 0")
-        ratios = [a / b for a, b in zip(times, base)]
-        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
-        out[name] = dict(time_ms=statistics.median(times) * 1e3, time_ratio=statistics.median(ratios),
-                         ratio_q1=q1, ratio_q3=q3, below_one=sum(r < 1 for r in ratios) / len(ratios),
-                         rounds=len(ratios))
-    return out
-
-
-def time_case(kind, shape, device, rounds, warmup=2) -> Dict[str, dict]:
+def time_case(kind, shape, device, plan: RoundPlan, warmup=2) -> Dict[str, dict]:
+    """Per-round times of every implementation of the case, summarised by :func:`timing.ratio_summary`."""
     inputs, t, impls = make_inputs(kind, shape, device)
     for x in inputs:
         x.requires_grad_()
-    names = list(impls)
-    samples = {name: [] for name in names}
+
+    def timed(fn):
+        step(fn, inputs, t)  # settle: the timed step follows a step of its own, not another's
+        sync(device)
+        start = time.perf_counter()
+        step(fn, inputs, t)
+        sync(device)
+        return time.perf_counter() - start
+
     for _ in range(warmup):
         for fn in impls.values():
             step(fn, inputs, t)
-    for i in range(rounds):
-        for name in round_order(names, i):
-            step(impls[name], inputs, t)  # settle: the timed step follows a step of its own, not another's
-            sync(device)
-            start = time.perf_counter()
-            step(impls[name], inputs, t)
-            sync(device)
-            samples[name].append(time.perf_counter() - start)
-    return ratio_summary(samples, names[0])
+    samples = timed_rounds({name: (lambda fn=fn: timed(fn)) for name, fn in impls.items()}, plan)
+    return ratio_summary(samples, next(iter(impls)))
 
 
 def _status_mb(field: str) -> float:
@@ -239,15 +205,16 @@ def peak_memory(kind, shape, name, device) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-LONG_ROUNDS = 5  # rounds of the linear cases unless --rounds says otherwise: one round takes seconds on a CPU
+LONG_ROUNDS = 7  # rounds of the linear cases unless --rounds says otherwise (seconds each on a CPU): the
+# fewest whose 95 % interval of the median, from the smallest to the largest ratio, has a safe margin (98 %)
 
 
-def run(cases, device, rounds, memory=True, long_rounds=LONG_ROUNDS) -> List[dict]:
+def run(cases, device, plan: RoundPlan, memory=True, long_plan=RoundPlan.fixed(LONG_ROUNDS)) -> List[dict]:
     machine = hardware(device).rsplit(", torch", 1)[0]
     rows = []
     for case, (kind, shape) in cases.items():
         print(f"timing {case} ...", file=sys.stderr, flush=True)
-        stats = time_case(kind, shape, device, long_rounds if kind == "linear" else rounds)
+        stats = time_case(kind, shape, device, long_plan if kind == "linear" else plan)
         baseline = next(iter(stats))
         mems = {name: peak_memory(kind, shape, name, device) if memory else float("nan") for name in stats}
         for name, s in stats.items():
@@ -274,10 +241,10 @@ def memory_sweep(n: int, hidden: int, classes: Sequence[int], device: str) -> Li
 
 def table(rows: List[dict], markdown: bool) -> str:
     head = ["machine", "case", "implementation", "time (ms)", "× baseline (median of rounds)",
-            "middle half of rounds", "peak extra memory (MiB)", "× baseline"]
+            "95 % interval of the median", "middle half of rounds", "peak extra memory (MiB)", "× baseline"]
     body = [[r["machine"], r["case"], r["impl"], f"{r['time_ms']:.1f}", f"{r['time_ratio']:.2f}",
-             f"{r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}", f"{r['peak_mb']:.0f}", f"{r['mem_ratio']:.2f}"]
-            for r in rows]
+             f"{r['ratio_ci_low']:.2f}–{r['ratio_ci_high']:.2f}", f"{r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}",
+             f"{r['peak_mb']:.0f}", f"{r['mem_ratio']:.2f}"] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
@@ -315,7 +282,12 @@ def main(argv=None) -> List[dict]:
                         help="only the cases whose name starts with these words (softmax, segmentation, sigmoid, "
                              "linear)")
     parser.add_argument("--rounds", "--repeats", dest="rounds", type=int, default=None,
-                        help=f"timed rounds per case (default 15, quick 7; linear heads {LONG_ROUNDS})")
+                        help=f"exactly this many timed rounds per case (default: at least {RoundPlan.min_rounds}, "
+                             f"more until --seconds; quick 7; linear heads {LONG_ROUNDS})")
+    parser.add_argument("--seconds", type=float, default=RoundPlan.seconds,
+                        help="time budget per case for rounds beyond the minimum (default %(default)g)")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="time under the system's default allocator settings instead of keeping freed memory")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-sweep", nargs=3, metavar=("N", "HIDDEN", "C,C,..."),
                         help="only measure the linear head's peak memory at these class counts")
@@ -342,18 +314,26 @@ def main(argv=None) -> List[dict]:
         return rows
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be a positive integer, got {args.rounds}")
+    if not args.seconds >= 0:
+        parser.error(f"--seconds must be a number of seconds >= 0, got {args.seconds}")
     cases = dict(QUICK_CASES if args.quick else CASES)
     if args.device.startswith("cuda") and not args.quick:
         cases.update(CASES_CUDA)
     cases = select(cases, args.only)
-    rounds = args.rounds or (7 if args.quick else 15)
-    rows = run(cases, args.device, rounds, memory=not args.no_memory, long_rounds=args.rounds or LONG_ROUNDS)
-    print(f"forward+backward on {hardware(args.device)}: median time of {rounds} rounds ({args.rounds or LONG_ROUNDS} "
-          "for linear heads); ratio = median over rounds of time / the baseline's time in the same round, with the "
-          "middle half of those ratios")
+    fixed = args.rounds or (7 if args.quick else None)
+    plan = RoundPlan.fixed(fixed) if fixed else RoundPlan(seconds=args.seconds)
+    long_plan = RoundPlan.fixed(args.rounds or LONG_ROUNDS)
+    allocator = "the system's default" if args.system_allocator else steady_allocator()
+    rows = run(cases, args.device, plan, memory=not args.no_memory, long_plan=long_plan)
+    print(f"forward+backward on {hardware(args.device)}, allocator: {allocator}; {plan.describe()} per case "
+          f"({long_plan.describe()} for linear heads); ratio = median over rounds of time / the baseline's time in "
+          "the same round, with the 95 % interval of that median and the middle half of those ratios")
     print(table(rows, args.markdown))
     if args.json:
-        write_json(args.json, {"meta": {**meta, "repeats": rounds, "rounds": rounds}, "rows": rows})
+        counts = sorted({r["rounds"] for r in rows})
+        repeats = counts[0] if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        write_json(args.json, {"meta": {**meta, "repeats": repeats, "rounds": plan.describe(), "allocator": allocator},
+                               "rows": rows})
     return rows
 
 

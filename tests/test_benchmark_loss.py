@@ -12,6 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "loss.py"
 
 @pytest.fixture(scope="module")
 def bench():
+    sys.path.insert(0, str(SCRIPT.parent))  # loss.py imports its sibling timing.py, as the script does
     spec = importlib.util.spec_from_file_location("bench_loss", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,6 +34,50 @@ def test_spread_shows_a_noisy_comparison(bench):
     stats = bench.ratio_summary({"b": [1.0] * 4, "f": [0.9, 1.0, 1.1, 1.3]}, "b")["f"]
     assert stats["ratio_q1"] < stats["time_ratio"] < stats["ratio_q3"]
     assert stats["below_one"] == 0.25
+
+
+def test_median_interval_has_its_coverage(bench):
+    """The interval's ranks give at least 95 % coverage by the binomial law, one rank further in would not; and on
+    skewed draws (exponential, median ln 2) the interval covers the true median in about 95 % or more of trials."""
+    import math
+    import random
+
+    for n in range(6, 80):
+        low, high = bench.median_interval(list(range(n)))
+        k = low + 1
+        assert high == n - k
+        cover = lambda k: 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2 ** n  # noqa: E731
+        assert cover(k) >= 0.95 > cover(k + 1)
+    assert all(math.isnan(v) for v in bench.median_interval([1.0] * 5))
+    rng = random.Random(0)
+    hits = 0
+    for _ in range(2000):
+        low, high = bench.median_interval([rng.expovariate(1.0) for _ in range(31)])
+        hits += low <= math.log(2) <= high
+    assert 0.95 <= hits / 2000 <= 0.99
+
+
+def test_summary_reports_the_interval_of_the_median(bench):
+    ratios = [1.0 + i / 100 for i in range(31)]  # 1.00 ... 1.30
+    stats = bench.ratio_summary({"b": [1.0] * 31, "f": ratios}, "b")["f"]
+    assert stats["ratio_ci_low"] == pytest.approx(1.09) and stats["ratio_ci_high"] == pytest.approx(1.21)
+    assert stats["ratio_ci_low"] < stats["time_ratio"] < stats["ratio_ci_high"]
+
+
+def test_a_round_plan_runs_its_minimum_then_fills_its_budget(bench):
+    calls = []
+    fast = bench.timed_rounds({"b": lambda: calls.append(1) or 1.0, "f": lambda: 1.0}, bench.RoundPlan(5, 0.0, 50))
+    assert len(fast["b"]) == len(fast["f"]) == 5 == len(calls), "no budget: the minimum"
+    budget = bench.timed_rounds({"b": lambda: 1.0, "f": lambda: 1.0}, bench.RoundPlan(5, 0.2, 40))
+    assert 5 < len(budget["b"]) <= 40 and len(budget["b"]) == len(budget["f"]), "a budget adds rounds, up to the cap"
+    assert len(bench.timed_rounds({"b": lambda: 1.0}, bench.RoundPlan.fixed(3))["b"]) == 3
+    with pytest.raises(ValueError, match="min_rounds"):
+        bench.RoundPlan(10, 1.0, 5)
+
+
+def test_steady_allocator_reports_what_it_set(bench):
+    """On glibc (these machines) it sets the two mallopt parameters; the string goes into the results' metadata."""
+    assert bench.steady_allocator().startswith("glibc, freed memory kept")
 
 
 def test_rounds_must_match(bench):

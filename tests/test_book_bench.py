@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
-from focal.book.bench import benchmark_claims, busy_cpus, case_elements
+from focal.book.bench import benchmark_claims, busy_cpus, case_elements, goal_verdict
 from focal.losses.kernels import FUSED_MIN_NUMEL
 
 
@@ -30,6 +31,20 @@ def test_benchmark_claims_compares_focal_with_the_goal_per_case():
     assert (sig.baseline, sig.impl, sig.within) == ("bce_with_logits", "focal.sigmoid_focal_loss", True)
     assert math.isnan(small.goal) and small.within is None, "a size without a goal gets no verdict"
     assert benchmark_claims(_bench_rows(focal_softmax=1.11), goals).loc["segmentation 8x19x256x256", "within"] is False
+
+
+def test_the_verdict_follows_the_interval_not_the_median():
+    """A median under the goal whose interval reaches above it is unsettled; only an interval wholly under (or at) the
+    goal meets it, only one wholly above misses it; without an interval (too few rounds) nothing is settled."""
+    rows = _bench_rows(focal_softmax=1.03)
+    rows[1].update(ratio_ci_low=0.99, ratio_ci_high=1.07)
+    claims = benchmark_claims(rows, {"segmentation 8x19x256x256": 1.05, "sigmoid 4096x80": 1.5})
+    seg = claims.loc["segmentation 8x19x256x256"]
+    assert seg.within and seg.verdict == "unsettled" and (seg.ratio_ci_low, seg.ratio_ci_high) == (0.99, 1.07)
+    assert claims.loc["sigmoid 4096x80", "verdict"] == "unsettled", "no interval in the rows: not settled"
+    assert pd.isna(claims.loc["softmax 4096x100", "verdict"]), "a size without a goal gets no verdict"
+    assert goal_verdict(0.9, 1.05, 1.05) == "met" and goal_verdict(1.0501, 1.2, 1.05) == "missed"
+    assert goal_verdict(float("nan"), float("nan"), 1.05) == "unsettled"
 
 
 def test_benchmark_claims_counts_elements_and_the_fused_path():

@@ -65,9 +65,11 @@ def benchmark_claims(rows, goals=None):
         goals: ``{case: largest acceptable time ratio}``; cases without a goal get NaN and ``within`` None.
 
     Returns:
-        a DataFrame indexed by case with columns ``baseline``, ``impl``, ``time_ratio``, ``ratio_q1`` and
-        ``ratio_q3`` (the quartiles of the per-round ratios; NaN when the rows lack them), ``goal``, ``within``,
-        ``input_elements``, ``focal_elements`` and ``fused``.
+        a DataFrame indexed by case with columns ``baseline``, ``impl``, ``time_ratio``, ``ratio_ci_low`` and
+        ``ratio_ci_high`` (the 95 % interval of the median ratio), ``ratio_q1`` and ``ratio_q3`` (the quartiles of
+        the per-round ratios; each NaN when the rows lack it), ``goal``, ``within`` (the median at or under the
+        goal), ``verdict`` (:func:`goal_verdict` of the interval), ``input_elements``, ``focal_elements`` and
+        ``fused``.
 
     Example:
         >>> rows = [dict(case="softmax 64x10", impl="cross_entropy (baseline)", time_ratio=1.0),
@@ -92,12 +94,32 @@ def benchmark_claims(rows, goals=None):
         ratio = float(focal["time_ratio"].iloc[0])
         goal = float(goals[case]) if case in goals else float("nan")
         size, n = case_elements(case)
-        spread = {k: float(focal[k].iloc[0]) if k in focal else float("nan") for k in ("ratio_q1", "ratio_q3")}
+        spread = {k: float(focal[k].iloc[0]) if k in focal else float("nan")
+                  for k in ("ratio_ci_low", "ratio_ci_high", "ratio_q1", "ratio_q3")}
         out.append(dict(case=case, baseline=base["impl"].iloc[0].replace(" (baseline)", ""),
                         impl=focal["impl"].iloc[0], time_ratio=ratio, **spread, goal=goal,
-                        within=None if math.isnan(goal) else bool(ratio <= goal), input_elements=size,
-                        focal_elements=n, fused=bool(n >= FUSED_MIN_NUMEL)))
+                        within=None if math.isnan(goal) else bool(ratio <= goal),
+                        verdict=goal_verdict(spread["ratio_ci_low"], spread["ratio_ci_high"], goal),
+                        input_elements=size, focal_elements=n, fused=bool(n >= FUSED_MIN_NUMEL)))
     return pd.DataFrame(out).set_index("case")
+
+
+def goal_verdict(low: float, high: float, goal: float):
+    """Whether a time ratio meets a goal "at most ``goal``× the baseline", judged by the 95 % interval of its median.
+
+    ``"met"`` when the whole interval lies at or under the goal, ``"missed"`` when it lies wholly above it,
+    ``"unsettled"`` when it straddles the goal or is unknown (too few rounds for a 95 % interval), and None when
+    there is no goal. A median under the goal with an interval that reaches above it is unsettled, not met.
+
+    Example:
+        >>> goal_verdict(0.97, 1.03, 1.05), goal_verdict(1.02, 1.08, 1.05), goal_verdict(1.06, 1.1, 1.05)
+        ('met', 'unsettled', 'missed')
+    """
+    if math.isnan(goal):
+        return None
+    if math.isnan(low) or math.isnan(high):
+        return "unsettled"
+    return "met" if high <= goal else ("missed" if low > goal else "unsettled")
 
 
 def busy_cpus(interval: float = 1.0):

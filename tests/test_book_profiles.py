@@ -138,3 +138,20 @@ def test_description_follows_overrides():
     assert p.description.startswith("cifar10-lt and cifar100-lt (exp long tail, imbalance 10), resnet32, 5 epochs, "
                                     "1 seed")
     assert get_profile("smoke").facts()["profile_description"] == PROFILES["smoke"].description
+
+
+def test_the_gpu_profile_asks_for_cuda_and_stops_before_anything_trains(monkeypatch, tmp_path):
+    """No silent CPU fallback: the gpu profile's runs ask for device "cuda" (not "auto"), and `make book` at that
+    profile on a machine without a usable GPU stops before staging, training or executing, saying why."""
+    import focal.book.build as fb
+
+    assert PROFILES["gpu"].base.device == "cuda" and PROFILES["cpu"].base.device == "auto"
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the build went on without CUDA")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for step in ("stage_book", "train_book_runs", "execute_book"):
+        monkeypatch.setattr(fb, step, must_not_run)
+    with pytest.raises(ValueError, match="device='cuda' but CUDA is not available: this torch"):
+        fb.build("gpu", root=tmp_path, progress=False)

@@ -129,3 +129,26 @@ def test_build_model_rejects_bad_arguments(kwargs, error):
 def test_small_cnn_is_small():
     assert n_params(small_cnn(10, 1)) == 24_058
     assert n_params(small_cnn(10, 1)) < n_params(resnet20(10, 1)) / 10
+
+
+def test_logits_are_float32_under_bfloat16_autocast():
+    """The classifier computes in float32 under autocast: no bfloat16 rounding of the logits, so two classes closer
+    than bfloat16's resolution keep their order (a plain Linear rounds both to one value and argmax picks the lower
+    index, the head class); the whole model's output is float32."""
+    from focal.engine.models import FloatLinear
+
+    x = torch.ones(1, 1, dtype=torch.bfloat16)
+    plain, head = nn.Linear(1, 2, bias=False), FloatLinear(1, 2, bias=False)
+    with torch.no_grad():
+        for layer in (plain, head):
+            layer.weight.copy_(torch.tensor([[100.0], [100.2]]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded, exact = plain(x), head(x)
+    assert rounded.dtype == torch.bfloat16 and rounded.argmax(1).item() == 0, "the failure the head avoids"
+    assert exact.dtype == torch.float32 and exact.argmax(1).item() == 1
+    torch.testing.assert_close(exact, torch.tensor([[100.0, 100.2]]))
+    for name in MODELS:
+        model = build_model(name, num_classes=5, in_channels=3)
+        assert isinstance(model.fc, FloatLinear)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert model(torch.randn(2, 3, 32, 32)).dtype == torch.float32

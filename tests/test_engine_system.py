@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from focal.engine.system import default_workers, hardware, resolve_device, usable_cores
+from focal.engine.system import cuda_unavailable_reason, default_workers, hardware, resolve_device, usable_cores
 
 
 def test_default_workers():
@@ -25,5 +25,18 @@ def test_resolve_device_never_falls_back_silently():
     with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, got 'tpu'"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available here; use --device cpu"):
+        with pytest.raises(ValueError, match="CUDA is not available: this torch .*--device cpu"):
             resolve_device("cuda:0")
+
+
+@pytest.mark.parametrize("build, says", [(None, "CPU-only build. Install the CUDA build of the same version"),
+                                          ("13.0", "built for CUDA 13.0, but it finds no usable GPU")])
+def test_the_reason_cuda_is_unavailable_names_the_build_and_the_fix(monkeypatch, build, says):
+    """A CPU wheel needs the +cuXYZ build of the same torch; a CUDA build without a GPU needs a visible GPU or a newer
+    driver. The message of a cuda device without CUDA carries the reason."""
+    monkeypatch.setattr(torch.version, "cuda", build)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert says in cuda_unavailable_reason() and torch.__version__ in cuda_unavailable_reason()
+    assert "nvidia-smi" in cuda_unavailable_reason()
+    with pytest.raises(ValueError, match=f"device='cuda' but CUDA is not available: .*{says.split('.')[0]}"):
+        resolve_device("cuda")

@@ -107,6 +107,31 @@ def test_killed_run_resumes_to_the_same_metrics(fake_root, tmp_path, monkeypatch
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*"))
 
 
+def test_a_checkpoint_resumes_on_a_device_other_than_the_one_that_saved_it(tmp_path):
+    """Checkpoints load to the CPU whatever the training device: the RNG state stays a CPU byte tensor
+    (``torch.set_rng_state`` rejects one on another device, so loading with ``map_location=device`` made every run
+    saved on one device and resumed with another, a GPU run included, fail to resume). Here a CPU checkpoint resumes
+    for a ``meta`` device; weights, momentum and the RNG come back."""
+    from focal.engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("small-cnn", 3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(2, 1, 8, 8)).sum().backward()
+    opt.step()
+    rng = torch.get_rng_state()
+    ft._save_checkpoint(tmp_path / "checkpoint.pt", {"epoch": 1, "model": model.state_dict(),
+                                                   "optimizer": opt.state_dict(), "rng_cpu": rng, "rng_cuda": [],
+                                                   "history": [{"epoch": 1}]})
+    torch.manual_seed(1)
+    fresh = build_model("small-cnn", 3, 1)
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    assert ft._resume(tmp_path / "checkpoint.pt", fresh, fresh_opt, torch.device("meta")) == (1, [{"epoch": 1}])
+    assert torch.equal(torch.get_rng_state(), rng)
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(a, b) and torch.equal(opt.state[a]["momentum_buffer"], fresh_opt.state[b]["momentum_buffer"])
+
+
 @pytest.mark.slow
 def test_finished_run_is_loaded_not_retrained(fake_root, tmp_path, monkeypatch):
     config = tiny(fake_root, epochs=2, loss="cb-focal", eval_every=2)

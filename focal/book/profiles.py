@@ -180,7 +180,8 @@ PROFILES: dict[str, Profile] = {
         seeds=(0, 1, 2, 3, 4), losses=tuple(s for s in LOSS_SETTINGS if s != ("focal", 3.0)),
     ),
     "gpu": Profile(
-        name="gpu", base=Config(dataset="cifar10-lt", model="resnet32", epochs=200),
+        # device "cuda", not "auto": without a usable GPU the profile stops with the reason, never trains on the CPU
+        name="gpu", base=Config(dataset="cifar10-lt", model="resnet32", epochs=200, device="cuda"),
         datasets=("cifar10-lt", "cifar100-lt"), imbalances=(100.0, 50.0, 10.0),
         seeds=(0, 1, 2), note="the training recipe of Cao et al. (2019)",
     ),

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MODELS", "build_model", "resnet20", "resnet32", "small_cnn", "prior_bias"]
+__all__ = ["MODELS", "build_model", "resnet20", "resnet32", "small_cnn", "prior_bias", "FloatLinear"]
 
 #: Names accepted by :func:`build_model`.
 MODELS = ("resnet20", "resnet32", "small-cnn")
@@ -67,6 +67,27 @@ def _init_weights(model: nn.Module, prior: float | None) -> None:
             nn.init.kaiming_normal_(m.weight)
     if bias is not None:
         nn.init.constant_(model.fc.bias, bias)
+
+
+class FloatLinear(nn.Linear):
+    """A linear classifier that computes in float32 even under autocast, so that logits keep float32's 24-bit
+    mantissa.
+
+    Under ``torch.autocast(dtype=torch.bfloat16)`` a plain ``nn.Linear`` returns bfloat16 logits (8-bit mantissa): the
+    loss, top-1, ECE, temperature scaling and the saved logits would all inherit that rounding, and ties in ``argmax``
+    go to the lower class index, which in a long-tailed study is a head class. The features may arrive in bfloat16;
+    the layer casts them up and runs its matrix product in float32 (a 64×C product: no measurable cost).
+
+    Example:
+        >>> fc = FloatLinear(4, 3)
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     fc(torch.randn(2, 4, dtype=torch.bfloat16)).dtype
+        torch.float32
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(input.device.type, enabled=False):
+            return F.linear(input.float(), self.weight.float(), None if self.bias is None else self.bias.float())
 
 
 class _ShortcutA(nn.Module):
@@ -124,7 +145,7 @@ class CifarResNet(nn.Module):
                 in_planes = planes
             layers.append(nn.Sequential(*stage))
         self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = FloatLinear(64, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -200,7 +221,7 @@ class SmallCNN(nn.Module):
             nn.MaxPool2d(2),
             *block(32, 64),
         )
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = FloatLinear(64, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)

@@ -6,7 +6,26 @@ import platform
 
 import torch
 
-__all__ = ["hardware", "usable_cores", "default_workers", "resolve_device"]
+__all__ = ["hardware", "usable_cores", "default_workers", "resolve_device", "cuda_unavailable_reason"]
+
+
+def cuda_unavailable_reason() -> str:
+    """Why ``torch.cuda.is_available()`` is False here, and what to install or check: a CPU-only torch build, or a
+    CUDA build that finds no usable GPU (none visible, or a driver older than the build's CUDA).
+
+    Example:
+        >>> isinstance(cuda_unavailable_reason(), str)
+        True
+    """
+    build = torch.version.cuda
+    if build is None:
+        return (f"this torch ({torch.__version__}) is a CPU-only build. Install the CUDA build of the same version "
+                "(its version ends in +cuXYZ, e.g. +cu130 for CUDA 13.0) for a CUDA release your driver supports: "
+                "`nvidia-smi` prints the newest one (\"CUDA Version\").")
+    return (f"this torch ({torch.__version__}) is built for CUDA {build}, but it finds no usable GPU. Either none is "
+            "visible (`nvidia-smi` lists no GPU; in a container, pass the GPUs through, e.g. `docker run --gpus "
+            f"all`; check CUDA_VISIBLE_DEVICES), or the driver is older than CUDA {build} needs (`nvidia-smi` prints "
+            "the newest CUDA it supports): update the driver, or install the torch build for that older CUDA.")
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -28,7 +47,8 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from err
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device={name!r} but CUDA is not available here; use --device cpu (or auto)")
+            raise ValueError(f"device={name!r} but CUDA is not available: {cuda_unavailable_reason()} "
+                             "(Or train on the CPU: --device cpu, or auto.)")
         if device.index is None:
             device = torch.device("cuda", local_rank)
         if device.index >= torch.cuda.device_count():

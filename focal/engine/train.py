@@ -93,10 +93,16 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """The checkpoint at ``path``; a truncated, corrupt or foreign file raises ``UnreadableFile`` naming it."""
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path``, every tensor on the CPU; a truncated, corrupt or foreign file raises
+    ``UnreadableFile`` naming it.
+
+    Always to the CPU, whatever the training device: ``load_state_dict`` copies weights and optimizer state onto the
+    model's device, and the RNG states must stay CPU byte tensors (``torch.set_rng_state`` rejects a CUDA one, so a
+    run saved on one device and resumed with ``map_location`` of another could never resume).
+    """
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (EOFError, zipfile.BadZipFile) as err:
         raise UnreadableFile(path, f"cannot be read ({err.__class__.__name__}), probably truncated") from err
     except (RuntimeError, pickle.UnpicklingError, OSError) as err:
@@ -304,7 +310,7 @@ def _resume(checkpoint: Path, model, optimizer, device: torch.device) -> tuple[i
     """Restore model, optimizer and RNG from ``checkpoint`` if it exists: (epochs done, history so far)."""
     if not checkpoint.is_file():
         return 0, []
-    state = _read_checkpoint(checkpoint, device)
+    state = _read_checkpoint(checkpoint)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng_cpu"])

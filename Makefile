@@ -17,7 +17,7 @@ MATHJAX := book/_extra/mathjax/tex-svg.js
 MATHJAX_VERSION := 3.2.2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup system-deps test test-fast test-oldest book chapter lab bench clean help
+.PHONY: setup system-deps test test-fast test-oldest book chapter lab bench data clean help
 
 help:
 	@echo "make book   run every chapter (PROFILE=smoke|cpu|gpu, default: gpu with CUDA and CIFAR, else cpu) and build _build/html"
@@ -26,6 +26,7 @@ help:
 	@echo "make lab    register this environment as the Jupyter kernel 'focal' and open the notebooks in JupyterLab"
 	@echo "make test   everything CI checks: unit tests, doctests, every notebook at the smoke profile, the book build"
 	@echo "make bench  loss benchmarks (benchmarks/loss.py) and the training-pipeline benchmark (benchmarks/train.py)"
+	@echo "make data   download CIFAR-10/100 for the gpu profile (offline: unpack the two archives copied into the data root)"
 	@echo "make test-oldest  the loss tests on the oldest torch focal supports (constraints-oldest.txt), in $(OLDEST_VENV)"
 
 setup: $(STAMP) $(MATHJAX) system-deps
@@ -86,6 +87,10 @@ endif
 
 chapter: setup
 	$(BIN)/python -m focal.book build --only $(CHAPTER) --force $(if $(PROFILE),--profile $(PROFILE)) $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
+
+# CIFAR-10 and CIFAR-100 for the gpu profile, checked against torchvision's MD5 sums (make book does the same first).
+data: setup
+	$(BIN)/python -m focal data
 
 lab: setup
 	$(BIN)/python -m focal.book lab

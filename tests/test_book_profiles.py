@@ -155,3 +155,29 @@ def test_the_gpu_profile_asks_for_cuda_and_stops_before_anything_trains(monkeypa
         monkeypatch.setattr(fb, step, must_not_run)
     with pytest.raises(ValueError, match="device='cuda' but CUDA is not available: this torch"):
         fb.build("gpu", root=tmp_path, progress=False)
+
+
+def test_a_cifar_profile_gets_its_data_before_anything_trains(monkeypatch, tmp_path):
+    """With a GPU but without CIFAR, `make book` at the gpu profile stops with fetch_cifar's message (which names the
+    archives to copy where on an offline host) before chapter 1, not in chapter 3; the cpu profile never asks."""
+    import focal.book.build as fb
+
+    asked = []
+
+    def no_cifar(root):
+        asked.append(root)
+        raise FileNotFoundError("could not obtain CIFAR10 (...): copy the two archives ...")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the build went on without the data")
+
+    monkeypatch.setattr(fb, "resolve_device", lambda name: torch.device("cpu"))
+    monkeypatch.setattr(fb, "fetch_cifar", no_cifar)
+    for step in ("stage_book", "train_book_runs", "execute_book"):
+        monkeypatch.setattr(fb, step, must_not_run)
+    with pytest.raises(FileNotFoundError, match="copy the two archives"):
+        fb.build("gpu", root=tmp_path, progress=False)
+    assert asked == [PROFILES["gpu"].base.data_root]
+    with pytest.raises(AssertionError, match="without the data"):  # the cpu profile goes straight on
+        fb.build("cpu", root=tmp_path, progress=False)
+    assert len(asked) == 1

@@ -126,3 +126,63 @@ def test_cifar_root_defaults_to_default_data_root(tmp_path, monkeypatch):
 def test_write_fake_cifar_rejects_other_class_counts(tmp_path):
     with pytest.raises(ValueError, match="num_classes"):
         write_fake_cifar(tmp_path, num_classes=20)
+
+
+def _no_network(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("no network on this host")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_fetch_cifar_offline_names_the_archives_and_where_to_copy_them(tmp_path, monkeypatch, capsys):
+    """No network and no archives: one error that names both archives with their MD5 sums and the folder; the CLI
+    (`make data`) prints it as one line and exits 1."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    from focal.engine.cli import main
+
+    _no_network(monkeypatch)
+    with pytest.raises(FileNotFoundError) as err:
+        fd.fetch_cifar(tmp_path)
+    text = str(err.value)
+    for cls in (CIFAR10, CIFAR100):
+        assert f"{cls.filename} (MD5 {cls.tgz_md5})" in text
+    assert f"into {tmp_path}/" in text and "make data" in text and "no network" in text
+    assert main(["data", "--data-root", str(tmp_path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m focal data: error: could not obtain CIFAR10")
+
+
+def test_fetch_cifar_unpacks_archives_copied_in_without_network(tmp_path, monkeypatch):
+    """An offline host with the two archives copied into the data root: fetch_cifar checks each archive's MD5, unpacks
+    it and checks every file's MD5, with no network; the datasets then load with verification on. (The archives are
+    fakes, so torchvision's MD5 table is pointed at them.)"""
+    import hashlib
+    import tarfile
+
+    from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.datasets.utils import calculate_md5
+
+    _no_network(monkeypatch)
+    root = tmp_path / "data"
+    root.mkdir()
+    for cls, classes in ((CIFAR10, 10), (CIFAR100, 100)):
+        made = fdc.write_fake_cifar(tmp_path / f"made{classes}", num_classes=classes, n_train_per_class=2,
+                                    n_test_per_class=1) / cls.base_folder
+        archive = root / cls.filename
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(made, arcname=cls.base_folder)
+        md5 = {p.name: calculate_md5(p) for p in made.iterdir()}
+        monkeypatch.setattr(cls, "tgz_md5", hashlib.md5(archive.read_bytes()).hexdigest())
+        monkeypatch.setattr(cls, "train_list", [[name, md5[name]] for name, _ in cls.train_list])
+        monkeypatch.setattr(cls, "test_list", [[name, md5[name]] for name, _ in cls.test_list])
+        monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
+    folders = fd.fetch_cifar(root)
+    assert folders == [root / CIFAR10.base_folder, root / CIFAR100.base_folder]
+    assert fdc.load_cifar(10, root).train_images.shape[0] == 20
+    assert fdc.load_cifar(100, root).train_images.shape[0] == 200
+    assert fd.fetch_cifar(root) == folders, "a second call finds both ready"

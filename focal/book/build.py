@@ -34,6 +34,7 @@ from focal.book import require_book_tools
 from focal.book.profiles import all_configs, default_profile, get_profile
 from focal.book.site import add_rerun_box, chapter_box, check_repository_url, write_site_config
 from focal.engine.files import atomic_write
+from focal.engine.data import fetch_cifar
 from focal.engine.grid import train_many
 from focal.engine.system import default_workers, hardware, resolve_device
 
@@ -332,7 +333,10 @@ def build(profile: str | None = None, *, root: str | os.PathLike | None = None, 
     require_book_tools()  # before any run trains: a missing extra is one line, not an error 30 minutes in
     root = Path(root) if root is not None else repo_root()
     profile = profile or default_profile()
-    resolve_device(get_profile(profile).base.device)  # the gpu profile without a usable GPU stops here, saying why
+    chosen = get_profile(profile)
+    resolve_device(chosen.base.device)  # the gpu profile without a usable GPU stops here, saying why
+    if any(name.startswith("cifar") for name in chosen.datasets):  # downloads, or says which archives to copy where
+        fetch_cifar(chosen.base.data_root)
     if repository_url is not None:
         check_repository_url(repository_url)  # before anything trains
     staging = stage_book(root / "_build" / "src", root)

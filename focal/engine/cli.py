@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 
 from focal.engine.config import Config
+from focal.engine.data import fetch_cifar
 from focal.engine.grid import grid_configs, train_many
 from focal.engine.system import default_workers
 from focal.engine.train import RunWarning, train
@@ -83,10 +84,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, *, grid: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``focal`` argument parser with its ``train`` and ``grid`` subcommands."""
+    """The ``focal`` argument parser with its ``train``, ``grid`` and ``data`` subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m focal", description="Train image classifiers with focal-loss variants on long-tailed data.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,grid}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,grid,data}")
     one = commands.add_parser("train", help="train one run (resumes a killed run, loads a finished one)",
                               description="Train one config; prints where its results are.")
     _add_config_flags(one, grid=False)
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--workers", type=int, default=None, metavar="N",
                       help="runs trained at once in separate processes; default: one per usable core on the CPU, "
                            "one on CUDA")
+    data = commands.add_parser(
+        "data", help="download (or unpack copied archives of) CIFAR-10 and CIFAR-100, checking their MD5 sums",
+        description="Make CIFAR-10 and CIFAR-100 ready under the data root (what `make data` runs).")
+    data.add_argument("--data-root", default=None, metavar="DIR",
+                      help="folder for the datasets (default: $FOCAL_DATA, else <repo>/data in a checkout, else ./data)")
     return parser
 
 
@@ -139,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"python -m focal {args.command}"
+    if args.command == "data":
+        try:
+            for folder in fetch_cifar(args.data_root):
+                print(f"ready: {folder}")
+        except OSError as err:
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            return 1
+        return 0
     try:
         configs = configs_from_args(args)
         if args.command == "grid" and args.workers is not None and args.workers < 1:

@@ -4,7 +4,7 @@ batching (:mod:`~focal.engine.data.loader`).
 
 Every public name of these modules (their ``__all__``) is re-exported here; import from ``focal.engine.data``.
 """
-from focal.engine.data.cifar import CIFAR_MEAN, CIFAR_STD, load_cifar, write_fake_cifar
+from focal.engine.data.cifar import CIFAR_MEAN, CIFAR_STD, fetch_cifar, load_cifar, write_fake_cifar
 from focal.engine.data.fashion_mnist import (
     DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, FASHION_MNIST_FILES, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
     load_fashion_mnist,
@@ -22,7 +22,7 @@ __all__ = [
     "DeviceLoader",
     # sources, cifar, fashion_mnist
     "TITLES", "SourceData", "default_data_root", "load_synthetic", "synthetic_images",
-    "CIFAR_MEAN", "CIFAR_STD", "load_cifar", "write_fake_cifar",
+    "CIFAR_MEAN", "CIFAR_STD", "fetch_cifar", "load_cifar", "write_fake_cifar",
     "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD",
     "load_fashion_mnist",
 ]

@@ -19,7 +19,7 @@ from focal.engine.checks import check_int
 from focal.engine.data.sources import TITLES, SourceData, default_data_root, synthetic_images
 from focal.engine.files import UnreadableFile, write_pickle
 
-__all__ = ["CIFAR_MEAN", "CIFAR_STD", "load_cifar", "write_fake_cifar"]
+__all__ = ["CIFAR_MEAN", "CIFAR_STD", "fetch_cifar", "load_cifar", "write_fake_cifar"]
 
 #: LDAM-DRW's normalisation constants, used for CIFAR-10 and CIFAR-100 alike (the recipe's values).
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
@@ -207,3 +207,39 @@ def load_cifar(num_classes: int, root=None, download: bool = False, verify: bool
 
     files = tuple(str(folder / f) for f in _cifar_files(cls))
     return SourceData(*tensors(train), *tensors(test), list(train.classes), CIFAR_MEAN, CIFAR_STD, str(root), files)
+
+
+def fetch_cifar(root=None) -> list[Path]:
+    """Make CIFAR-10 and CIFAR-100 ready under ``root`` with torchvision: each dataset folder that is missing or fails
+    torchvision's MD5 check is unpacked from its archive in ``root`` when that archive is there and passes its MD5
+    check, and downloaded (then checked and unpacked) otherwise. ``make data`` runs it; so does ``make book`` at a
+    profile that reads CIFAR, before any run trains.
+
+    Args:
+        root: the data root; None: :func:`default_data_root`.
+
+    Returns:
+        The two dataset folders, ``<root>/cifar-10-batches-py`` and ``<root>/cifar-100-python``.
+
+    Raises:
+        FileNotFoundError: a dataset could be neither unpacked nor downloaded (an offline host, say); the message
+            names the two archives, their MD5 sums and the folder to copy them into.
+    """
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    root = Path(os.path.abspath(default_data_root() if root is None else root))
+    folders, failed = [], []
+    for cls in (CIFAR10, CIFAR100):
+        try:
+            cls(str(root), train=True, download=True)  # skips what passes the MD5 check; unpacks a good archive
+            cls(str(root), train=False)
+        except (OSError, RuntimeError) as err:  # no network (URLError is an OSError), or a corrupt download
+            failed.append(f"{cls.__name__} ({type(err).__name__}: {err})")
+        else:
+            folders.append(root / cls.base_folder)
+    if failed:
+        archives = " and ".join(f"{cls.filename} (MD5 {cls.tgz_md5})" for cls in (CIFAR10, CIFAR100))
+        raise FileNotFoundError(
+            f"could not obtain {' and '.join(failed)}. On a host without internet access, copy the two archives "
+            f"{archives} into {root}/ and run `make data` again: it checks them and unpacks them there.")
+    return folders

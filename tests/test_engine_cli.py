@@ -105,11 +105,32 @@ def test_train_one_epoch_writes_config_and_metrics(fake_root, tmp_path, capsys):
 def test_grid_runs_each_setting_once(fake_root, tmp_path, capsys):
     argv = ["grid", *tiny_args(fake_root, tmp_path), "--losses", "ce", "focal", "--gammas", "1", "2", "--workers", "1"]
     assert main(argv) == 0
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))  # .locks: the runs' locks
     assert len(names) == 3 and all((tmp_path / n / "metrics.json").is_file() for n in names)
-    assert main(argv) == 0  # everything finished: loaded, same three lines
+    assert main(argv) == 0  # everything finished: loaded, the same three results
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and lines[:3] == lines[3:]
+    assert len(lines) == 6 and all(line.startswith("trained: ") for line in lines[:3])
+    assert [line.replace("trained: ", "loaded: ", 1) for line in lines[:3]] == lines[3:]
+
+
+@pytest.mark.slow
+def test_two_grid_commands_on_one_folder_share_the_runs(fake_root, tmp_path):
+    """Two `python -m focal grid` processes started together on one --out (one per GPU, say): every run is trained by
+    exactly one of them, and each prints, per run, whether it trained it, loaded it, or left it to the other."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "focal", "grid", *tiny_args(fake_root, tmp_path), "--epochs", "2",
+            "--losses", "ce", "focal", "--gammas", "1", "2", "--seeds", "0", "1", "--workers", "1"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    trained = [{line.split(": ")[1] for line in out.splitlines() if line.startswith("trained: ")} for out, _ in outs]
+    names = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")}
+    assert len(names) == 6 and trained[0] | trained[1] == names, "every run trained"
+    assert not trained[0] & trained[1], "no run trained twice"  # (without the locks both train nearly every run)
+    for out, _ in outs:
+        assert len([line for line in out.splitlines() if "top-1 error" in line]) == 6, "a result for every run"
 
 
 def test_python_dash_m_focal_runs_the_cli():

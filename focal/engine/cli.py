@@ -124,9 +124,16 @@ def _pct(value: Any) -> str:
     return "   n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:6.2f}"
 
 
+#: What a command did with each run, as its summary line says it.
+DID = {"trained": "trained", "resumed": "resumed and trained", "reused": "loaded", "reused-stale": "loaded (stale)"}
+
+
 def _summary(result: dict[str, Any]) -> str:
     final = result["final"]
-    return (f"{result['name']}: top-1 error {_pct(final['top1_error'])}% (best {_pct(result['best_top1_error'])}% "
+    did = DID.get(result.get("status"), result.get("status", "?"))
+    if result.get("trained_by"):
+        did = f"left to {result['trained_by']}, then loaded"
+    return (f"{did}: {result['name']}: top-1 error {_pct(final['top1_error'])}% (best {_pct(result['best_top1_error'])}% "
             f"at epoch {result['best_epoch']}), ECE {_pct(100 * final['ece'])}%  [{result['run_dir']}]")
 
 

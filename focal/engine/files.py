@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["UnreadableFile", "atomic_write", "write_json", "write_npz", "write_pickle", "read_json"]
+__all__ = ["UnreadableFile", "RunLock", "atomic_write", "write_json", "write_npz", "write_pickle", "read_json"]
 
 
 class UnreadableFile(OSError):
@@ -33,6 +33,49 @@ class UnreadableFile(OSError):
 
     def __reduce__(self):  # so that it crosses process boundaries (parallel training workers) intact
         return type(self), (os.fspath(self.path), self.reason)
+
+
+class RunLock:
+    """An exclusive lock on one file path, held by at most one process: ``flock`` on the file (created if needed).
+
+    Grid workers, in one command or in several started on one output folder, take a run's lock before they look at
+    or train its folder, so no two ever train the same run. The operating system drops the lock when its process
+    ends, so a killed worker never leaves a run locked. POSIX only: where ``fcntl`` is missing (Windows) every
+    acquire succeeds, i.e. there is no locking.
+
+    Example:
+        >>> import tempfile
+        >>> a = RunLock(Path(tempfile.mkdtemp()) / "run.lock")
+        >>> a.acquire(wait=False), RunLock(a.path).acquire(wait=False)   # the second holder is refused
+        (True, False)
+        >>> a.release(); RunLock(a.path).acquire(wait=False)
+        True
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool = True) -> bool:
+        """Take the lock; with ``wait=False`` return False at once if another holder has it."""
+        try:
+            import fcntl
+        except ImportError:  # no flock here: no locking
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:

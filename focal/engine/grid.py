@@ -6,6 +6,11 @@ usable core on the CPU, one on CUDA by default (:func:`focal.engine.system.defau
 event: how many runs were found finished, ``run k/n training <name>``, and ``run k/n done`` with the elapsed time and
 an estimate of the time left. A failing run stops the queue and its error is raised.
 
+Several grid commands may share one output folder (one per GPU, say): each run has a lock
+(``<runs>/.locks/<name>.lock``, :class:`~focal.engine.files.RunLock`) that a worker holds while it looks at and trains
+the run, so no two train the same run. A run locked by another command is *left to it*: this command trains the
+rest, then waits for that run and loads it (or, if the other command died, resumes it itself).
+
 Example:
     >>> base = Config(dataset="synthetic-lt", model="small-cnn", epochs=1)
     >>> [run_name(c) for c in grid_configs(base, losses=("ce", "focal"), gammas=(1, 2), seeds=(0,))]
@@ -25,6 +30,8 @@ from typing import Any, TextIO
 import torch
 
 from focal.engine.config import GAMMA_LOSSES, LOSSES, Config, run_name
+from focal.engine.files import RunLock
+from focal.engine.runs import runs_root
 from focal.engine.system import usable_cores
 from focal.engine.train import RunWarning, prepare_run, train
 
@@ -65,9 +72,22 @@ def grid_configs(base: Config, losses: Iterable[str] = LOSSES, gammas: Iterable[
     return configs
 
 
-def _train_in_worker(config: Config, out, threads: int) -> dict[str, Any]:
-    torch.set_num_threads(threads)
-    return train(config, out, progress=False)
+def run_lock(config: Config, out: str | os.PathLike | None = None) -> RunLock:
+    """The lock of ``config``'s run folder: ``<runs root>/.locks/<run name>.lock``."""
+    return RunLock(runs_root(out) / ".locks" / f"{run_name(config)}.lock")
+
+
+def _train_if_free(config: Config, out, progress: bool, threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) the run unless another process holds its lock: then ``{"status": "elsewhere"}``."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    lock = run_lock(config, out)
+    if not lock.acquire(wait=False):
+        return {"status": "elsewhere"}
+    try:
+        return train(config, out, progress=progress)
+    finally:
+        lock.release()
 
 
 def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, *, progress: bool = True,
@@ -90,7 +110,8 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
 
     Returns:
         ``[(config, metrics)]`` in the order of ``configs``; each metrics dict has the ``status`` of
-        :func:`~focal.engine.train.train` (``"trained"``, ``"resumed"``, ``"reused"``, ``"reused-stale"``).
+        :func:`~focal.engine.train.train` (``"trained"``, ``"resumed"``, ``"reused"``, ``"reused-stale"``), and
+        ``trained_by="another process"`` for a run that another command held and this one waited for and loaded.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
@@ -103,15 +124,23 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
     names = [run_name(c) for c in configs]
     statuses = []
     for config in configs:
-        status, message = prepare_run(config, out, reuse_stale=reuse_stale)
+        lock = run_lock(config, out)
+        if not lock.acquire(wait=False):  # another command is training it: do not even look at its folder
+            statuses.append("elsewhere")
+            continue
+        try:
+            status, message = prepare_run(config, out, reuse_stale=reuse_stale)
+        finally:
+            lock.release()
         statuses.append(status)
         if message:
             say(message) if progress else warnings.warn(message, RunWarning, stacklevel=2)
-    todo = [i for i, status in enumerate(statuses) if not status.startswith("reused")]
+    todo = [i for i, status in enumerate(statuses) if not status.startswith("reused") and status != "elsewhere"]
+    elsewhere = [i for i, status in enumerate(statuses) if status == "elsewhere"]
     stale = sum(status == "reused-stale" for status in statuses)
-    n, loaded = len(configs), len(configs) - len(todo)
+    n, loaded = len(configs), len(configs) - len(todo) - len(elsewhere)
     say(f"{n} run{'s' * (n != 1)}: {loaded} finished earlier (loaded from disk{f', {stale} of them stale' if stale else ''}), "
-        f"{len(todo)} to train")
+        f"{len(todo)} to train" + (f", {len(elsewhere)} being trained by another process" if elsewhere else ""))
     results: list = [None] * n
     for i, config in enumerate(configs):
         if i not in todo:
@@ -126,25 +155,39 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
         say(f"run {k}/{len(todo)} done: {names[i]} in {duration(results[i][1].get('train_time_s', elapsed / k))}; "
             f"elapsed {duration(elapsed)}, about {duration(left)} left")
 
+    def finished(k: int, i: int, result: dict[str, Any]) -> None:
+        results[i] = (configs[i], result)
+        if result["status"] == "elsewhere":
+            elsewhere.append(i)
+            say(f"run {k}/{len(todo)} left to another process, which is training it: {names[i]}")
+        else:
+            done(k, i)
+
     if workers == 1 or len(todo) < 2:
         for k, i in enumerate(todo, start=1):
             say(f"run {k}/{len(todo)} training {names[i]}")
-            results[i] = (configs[i], train(configs[i], out, progress=bars))
-            done(k, i)
-        return results
-    workers = min(workers, len(todo))
-    threads = max(1, usable_cores() // workers)
-    say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_train_in_worker, configs[i], out, threads): i for i in todo}
+            finished(k, i, _train_if_free(configs[i], out, bars))
+    else:
+        workers = min(workers, len(todo))
+        threads = max(1, usable_cores() // workers)
+        say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_if_free, configs[i], out, False, threads): i for i in todo}
+            try:
+                for k, future in enumerate(as_completed(futures), start=1):
+                    finished(k, futures[future], future.result())
+            except BaseException:  # a failed run (or Ctrl-C): do not start the queued ones
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    for i in sorted(elsewhere):  # wait for the other process, then load its run (or resume it, if that one died)
+        say(f"waiting for another process to finish {names[i]}")
+        lock = run_lock(configs[i], out)
+        lock.acquire(wait=True)
         try:
-            for k, future in enumerate(as_completed(futures), start=1):
-                i = futures[future]
-                results[i] = (configs[i], future.result())
-                done(k, i)
-        except BaseException:  # a failed run (or Ctrl-C): do not start the queued ones
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            result = train(configs[i], out, progress=False, reuse_stale=reuse_stale)
+        finally:
+            lock.release()
+        results[i] = (configs[i], {**result, "trained_by": "another process"} if result["status"] == "reused" else result)
     return results
 
 

@@ -19,7 +19,7 @@ different measurements, so results are kept one file, and one README row set, pe
 
 Usage::
 
-    python benchmarks/loss.py                       # every case (about ten minutes on 2 CPU cores)
+    python benchmarks/loss.py                       # every case (about thirteen minutes on 2 CPU cores)
     python benchmarks/loss.py --only softmax segmentation sigmoid
     python benchmarks/loss.py --quick               # tiny sizes, seconds (used by the book's smoke profile)
     python benchmarks/loss.py --memory-sweep 4096 256 1024,4096,16384,32768   # linear head: memory against C

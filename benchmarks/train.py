@@ -25,6 +25,10 @@ those sizes when the files are missing), the others on ``--fake-cifar N`` random
 (d) on the CPU, parallel runs: one process with a thread per core (baseline) against one single-threaded process
     per core training at the same time (aggregate images/s), the way ``python -m focal.book build`` trains.
 
+Grid mode (``--grid``, train_grid.py): the ``gpu`` profile's recipe through the engine's own ``train`` and
+``train_many`` on CIFAR-format files: one run, then several at once (``--grid-workers``), with ``Config.compile`` on
+and off; aggregate images/s and the projected wall time of the profile's whole grid.
+
 The table gives images/s, ms per step (per batch for evaluation) and the speed-up (baseline time / this time,
 same run). A training step's time is the median over every timed step of every repeat, an evaluation pass the sum
 over its batches of each batch's median over the repeats, so that a short burst of load from another process on a
@@ -35,6 +39,8 @@ everything at toy sizes (the test suite uses it).
     python benchmarks/train.py --models resnet32 --device cuda --amp --channels-last
     python benchmarks/train.py --fake-cifar 50000 --device cuda --amp --channels-last --epochs 1
     python benchmarks/train.py --speedups --json benchmarks/results/train-cpu-2core.json   # ~3 min on 2 cores
+    python benchmarks/train.py --grid --device cuda --grid-workers 2 4 8 --json benchmarks/results/grid-h200.json
+    python benchmarks/train.py --grid --quick --models small-cnn --grid-workers 2        # a CPU smoke test
 """
 
 from __future__ import annotations
@@ -55,9 +61,10 @@ from tqdm import tqdm
 from focal.engine.data import DATASETS, DeviceLoader, load_data
 from focal.engine.models import MODELS
 from focal.engine.config import RECIPE_EPOCHS
-from focal.engine.system import hardware
+from focal.engine.system import default_workers, hardware
 
 from pipeline import CIFAR10_LT_IMAGES, DEFAULT_STEPS, PILImages, endless, fake_images, make_step, sync, time_steps
+from train_grid import grid_benchmark
 from train_speedups import SPEEDUP_STEPS, speedups
 
 
@@ -122,11 +129,19 @@ def epochs(args, images, targets, num_classes, mean, std, device) -> None:
           f"{hours * 60:.1f} min")
 
 
+def _write_json(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, path)
+    print(f"wrote {len(result['rows'])} rows to {path}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=["small-cnn", "resnet32"],
-                        help="models to time (epoch mode uses the first; speed-ups mode evaluates and compiles "
-                             "the first; default %(default)s)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=None,
+                        help="models to time (epoch and grid modes use the first; speed-ups mode evaluates and "
+                             "compiles the first; default: small-cnn resnet32, grid mode resnet32)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=DATASETS, help="time on a real dataset's training split instead")
     source.add_argument("--fake-cifar", type=int, default=5000, metavar="N",
@@ -143,29 +158,47 @@ def main(argv=None) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--epochs", type=int, default=0,
                       help="epoch mode: time this many whole epochs of focal's pipeline (default: compare mode)")
+    mode.add_argument("--grid", action="store_true",
+                      help="grid mode: the gpu profile's recipe, one run and several at once (train_many), compile "
+                           "on and off, and the projected wall time of the profile's whole grid (train_grid.py)")
     mode.add_argument("--speedups", action="store_true",
                       help="speed-ups mode: memory format, evaluation settings and torch.compile, each against "
                            "its baseline measured in the same run, interleaved, medians")
     parser.add_argument("--eval-repeats", type=int, default=None,
                         help="speed-ups mode: interleaved repeats of the evaluation passes (default 3)")
     parser.add_argument("--no-compile", action="store_true", help="speed-ups mode: leave out torch.compile")
+    parser.add_argument("--grid-workers", type=int, nargs="+", default=None, metavar="W",
+                        help="grid mode: runs trained at once, besides one (default: the grid's default workers for "
+                             "--device)")
+    parser.add_argument("--grid-epochs", type=int, default=3, metavar="E",
+                        help="grid mode: epochs per run, >= 3: a first, a steady and an evaluated one (default "
+                             "%(default)s)")
+    parser.add_argument("--compile", choices=("on", "off", "both"), default="both",
+                        help="grid mode: Config.compile of the runs (default %(default)s)")
     parser.add_argument("--quick", action="store_true",
-                        help="speed-ups mode: random images, 1 step, 1 repeat (a smoke test, seconds plus the "
-                             "compile)")
-    parser.add_argument("--json", metavar="PATH", help="speed-ups mode: also write the rows to PATH as JSON")
+                        help="speed-ups mode: random images, 1 step, 1 repeat; grid mode: 100 training images per "
+                             "class (smoke tests, seconds plus the compile)")
+    parser.add_argument("--json", metavar="PATH", help="speed-ups and grid modes: also write the rows to PATH as JSON")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default %(default)s)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     args = parser.parse_args(argv)
+    args.models = args.models or (["resnet32"] if args.grid else ["small-cnn", "resnet32"])
     for name in ("batch_size", "steps", "repeats", "eval_repeats", "fake_cifar", "epochs"):
         if getattr(args, name) is not None and getattr(args, name) < (0 if name == "epochs" else 1):
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.speedups:
-        for name in ("quick", "json", "no_compile", "eval_repeats"):
+        for name in ("no_compile", "eval_repeats") + (() if args.grid else ("quick", "json")):
             if getattr(args, name) not in (None, False):
                 parser.error(f"--{name.replace('_', '-')} needs --speedups")
     elif args.channels_last:
         parser.error("--channels-last has no effect with --speedups: both memory formats are timed")
+    if args.grid and (args.amp or args.channels_last):
+        parser.error("--amp and --channels-last have no effect with --grid: its runs use the gpu profile's settings")
+    if args.grid_epochs < 3:
+        parser.error(f"--grid-epochs must be >= 3 (a first, a steady and an evaluated epoch), got {args.grid_epochs}")
+    if args.grid_workers is not None and min(args.grid_workers) < 1:
+        parser.error(f"--grid-workers must be >= 1, got {args.grid_workers}")
     if args.repeats is None:
         args.repeats = (1 if args.quick else 5) if args.speedups else 3
     if args.eval_repeats is None:
@@ -177,6 +210,19 @@ def main(argv=None) -> None:
         parser.error("--device cuda but CUDA is not available")
     torch.backends.cudnn.benchmark = True
 
+    if args.grid:
+        if args.grid_workers is None:
+            args.grid_workers = [default_workers(device=str(device))]
+        start = time.perf_counter()
+        rows, projection = grid_benchmark(args, device)
+        print(f"\n(benchmark took {time.perf_counter() - start:.0f} s)")
+        if args.json:
+            meta = {"mode": "grid", "device": str(device), "hardware": hardware(device), "torch": torch.__version__,
+                    "cpu_count": os.cpu_count(), "quick": args.quick, "grid_epochs": args.grid_epochs,
+                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "argv": list(argv) if argv is not None else sys.argv[1:]}
+            _write_json(Path(args.json), {"meta": meta, "rows": rows, "projection": projection})
+        return
     if args.speedups:
         start = time.perf_counter()
         rows = speedups(args, device)
@@ -188,12 +234,7 @@ def main(argv=None) -> None:
                     "batch_size": args.batch_size, "repeats": args.repeats, "eval_repeats": args.eval_repeats,
                     "quick": args.quick, "amp": args.amp, "load_average_after": list(os.getloadavg()),
                     "total_s": total, "argv": list(argv) if argv is not None else sys.argv[1:]}
-            path = Path(args.json)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-            os.replace(tmp, path)
-            print(f"wrote {len(rows)} rows to {path}")
+            _write_json(Path(args.json), {"meta": meta, "rows": rows})
         return
     if args.dataset:
         data = load_data(args.dataset, args.data_root)

@@ -12,7 +12,7 @@ The package is three layers; imports run one way (book -> engine -> losses):
   settings), :mod:`focal.engine.data` (:mod:`focal.engine.data.sources`, :mod:`focal.engine.data.cifar`,
   :mod:`focal.engine.data.fashion_mnist`, :mod:`focal.engine.data.longtail`, :mod:`focal.engine.data.loader`),
   :mod:`focal.engine.models`, :mod:`focal.engine.metrics` (:mod:`focal.engine.metrics.classification`,
-  :mod:`focal.engine.metrics.calibration`, :mod:`focal.engine.metrics.inputs`), :mod:`focal.engine.train`,
+  :mod:`focal.engine.metrics.calibration`, :mod:`focal.engine.metrics.inputs`), :mod:`focal.engine.train`, :mod:`focal.engine.step`,
   :mod:`focal.engine.grid`, :mod:`focal.engine.runs`, :mod:`focal.engine.files`, :mod:`focal.engine.system`,
   :mod:`focal.engine.checks` and :mod:`focal.engine.cli` (``python -m focal train|grid``, via ``focal.__main__``).
 - **the book** (:mod:`focal.book`): :mod:`focal.book.profiles`, :mod:`focal.book.labels`, :mod:`focal.book.results`,

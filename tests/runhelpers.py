@@ -15,11 +15,11 @@ def tiny(root, **changes) -> Config:
 
 
 class EpochCounter:
-    """Wraps focal.engine.train._train_epoch to count the epochs actually trained."""
+    """Wraps focal.engine.train.train_epoch to count the epochs actually trained."""
 
     def __init__(self, monkeypatch):
-        self.calls, self._orig = 0, ft._train_epoch
-        monkeypatch.setattr(ft, "_train_epoch", self)
+        self.calls, self._orig = 0, ft.train_epoch
+        monkeypatch.setattr(ft, "train_epoch", self)
 
     def __call__(self, *args, **kwargs):
         self.calls += 1

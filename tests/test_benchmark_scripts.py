@@ -74,3 +74,72 @@ def test_benchmark_speedups_mode_reports_every_row_with_positive_numbers(tmp_pat
 def test_benchmark_speedups_only_options_need_speedups():
     proc = subprocess.run([sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--quick needs --speedups" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------ grid mode
+
+
+def test_the_grid_projection_counts_every_run_image_and_evaluation_of_the_gpu_profile():
+    sys.path.insert(0, str(BENCHMARK.parent))
+    from train_grid import grid_work, projected_seconds
+    from focal.book.profiles import get_profile
+
+    work = grid_work(get_profile("gpu"))
+    # LDAM-DRW's training-set sizes: CIFAR-10-LT at imbalance 100/50/10, CIFAR-100-LT at 100/50/10; 7 loss settings
+    # x 3 seeds each, plus the balanced reference (6 runs of 1,240 x 10 images), 200 epochs, a test pass every 10
+    lt_sizes = (12406, 13996, 20431) + (10847, 12608, 19573)
+    assert work == {"runs": 132, "train_images": 200 * (7 * 3 * sum(lt_sizes) + 6 * 12400), "eval_passes": 132 * 20,
+                    "class_counts": 2}
+    assert projected_seconds(work, 1e5, 1.0, 30.0, 4) == pytest.approx(work["train_images"] / 1e5 + 2640 / 4 + 60)
+
+
+@pytest.mark.slow
+def test_grid_mode_trains_one_and_several_runs_compiled_and_not_and_projects_the_grid(tmp_path):
+    out = tmp_path / "grid.json"
+    argv = ["--grid", "--quick", "--models", "small-cnn", "--grid-workers", "2", "--json", str(out)]
+    proc = subprocess.run([sys.executable, str(BENCHMARK), *argv], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert [(r["compile"], r["workers"]) for r in result["rows"]] == [(False, 1), (False, 2), (True, 1), (True, 2)]
+    for row in result["rows"]:
+        assert row["images_per_s"] > 0 and row["first_epoch_s"] > 0 and row["epochs"] == 3
+    compiled = [r for r in result["rows"] if r["compile"]]
+    assert all(r["first_epoch_s"] > 2 * r["steady_epoch_s"] for r in compiled)  # the compilation is in epoch 1
+    projection = result["projection"]
+    assert projection["runs"] == 132 and projection["projected_s"] > projection["train_images"] / max(
+        r["images_per_s"] for r in result["rows"])
+    assert "projected wall time of the gpu profile's grid (132 runs" in proc.stdout
+    assert result["meta"]["hardware"] in proc.stdout
+
+
+@pytest.mark.parametrize("argv, message", [(["--grid", "--grid-epochs", "2"], "--grid-epochs must be >= 3"),
+                                           (["--grid", "--grid-workers", "0"], "--grid-workers must be >= 1"),
+                                           (["--quick"], "--quick needs --speedups")])
+def test_grid_mode_rejects_bad_arguments(argv, message):
+    proc = subprocess.run([sys.executable, str(BENCHMARK), *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------- the GPU check script
+
+GPU_CHECK = BENCHMARK.parent / "gpu_check.sh"
+
+
+def test_the_gpu_check_script_passes_shellcheck():
+    from test_workflows import shellcheck
+
+    proc = subprocess.run([shellcheck(), str(GPU_CHECK)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.slow
+def test_the_gpu_check_script_runs_its_steps_and_resumes_a_killed_run_on_the_cpu(tmp_path):
+    """The script the first GPU runs, at toy sizes on the CPU: grid benchmark, loss benchmark, kill and resume."""
+    env = {**os.environ, "DEVICE": "cpu", "QUICK": "1", "OUT": str(tmp_path)}
+    proc = subprocess.run(["bash", str(GPU_CHECK), sys.executable], capture_output=True, text=True, timeout=900,
+                          env=env, cwd=BENCHMARK.parents[1])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert json.loads((tmp_path / "grid.json").read_text())["projection"]["runs"] == 132
+    assert json.loads((tmp_path / "loss.json").read_text())["rows"]
+    assert "killed the run after its first checkpoint: " in proc.stdout and "none" not in proc.stdout
+    assert "resumed and trained: " in (tmp_path / "resume.log").read_text()

@@ -30,6 +30,7 @@ def test_profiles_match_the_issue():
     assert cpu.base.model in ("small-cnn", "resnet20")
     assert set(gpu.datasets) == {"cifar10-lt", "cifar100-lt"} and set(gpu.imbalances) == {100, 50, 10}
     assert gpu.base.model == "resnet32" and gpu.base.epochs == RECIPE_EPOCHS and len(gpu.seeds) == 3
+    assert gpu.base.compile and gpu.base.checkpoint_every == gpu.base.eval_every > 1  # graphs; every k epochs
     assert smoke.losses == gpu.losses == LOSS_SETTINGS  # the smoke profile runs every code path
     assert set(cpu.losses) == set(LOSS_SETTINGS) - {("focal", 3.0)}  # left out for the 45-minute budget
     assert {("ce", None), ("focal", 0.5), ("focal", 1.0), ("focal", 2.0), ("focal-flsd53", None)} <= set(cpu.losses)

@@ -1,6 +1,12 @@
 """Tests of focal.engine.grid: the grid's configs, train_many's progress lines, parallel workers, stale runs."""
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -77,9 +83,77 @@ def test_train_many_names_each_stale_run_before_training(fake_root, tmp_path):
 
 @pytest.mark.slow
 def test_parallel_workers_give_the_numbers_of_one_process(fake_root, tmp_path):
-    cs = [tiny(fake_root, epochs=1, seed=s) for s in (0, 1)]
-    parallel = train_many(cs, tmp_path / "par", file=io.StringIO(), workers=2)
+    cs = [tiny(fake_root, epochs=1, seed=s, device="auto") for s in (0, 1)]
+    said = io.StringIO()
+    parallel = train_many(cs, tmp_path / "par", file=said, workers=2, devices=["cpu", "cpu"])
     serial = train_many(cs, tmp_path / "ser", file=io.StringIO())
+    assert "in 2 worker processes of 1 thread each on cpu" in said.getvalue()
     for (_, p), (_, s) in zip(parallel, serial):
+        assert p["config"]["device"] == "cpu" and s["config"]["device"] == "auto"  # each worker's device, or the run's
         assert p["final"]["top1_error"] == s["final"]["top1_error"]  # thread counts differ: losses agree to ~1e-6
         assert p["history"][0]["train_loss"] == pytest.approx(s["history"][0]["train_loss"], rel=1e-4)
+
+
+def test_one_worker_trains_on_the_device_it_is_given(fake_root, tmp_path):
+    (_, result), = train_many([tiny(fake_root, epochs=1, device="auto")], tmp_path, file=io.StringIO(), devices=["cpu"])
+    assert result["config"]["device"] == "cpu"
+
+
+@pytest.mark.parametrize("devices", ["cuda:0", []])
+def test_devices_must_be_a_list_of_device_names(fake_root, tmp_path, devices):
+    with pytest.raises(ValueError, match="devices must be a non-empty sequence"):
+        train_many([tiny(fake_root, epochs=1)], tmp_path, file=io.StringIO(), devices=devices)
+
+
+def _children(pid: int) -> set[int]:
+    """The worker processes (multiprocessing's spawn_main) whose parent is ``pid``."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and "spawn_main" in (stat.parent / "cmdline").read_text(errors="replace"):
+                out.add(int(stat.parent.name))
+        except OSError:
+            continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_workers_end_with_a_grid_command_that_is_killed(fake_root, tmp_path):
+    """A grid command killed by a signal (SIGKILL: no cleanup of its own) takes its worker processes with it."""
+    script = tmp_path / "grid.py"
+    script.write_text(
+        "import sys, io\nsys.path.insert(0, %r)\nfrom runhelpers import tiny\nfrom focal.engine.grid import train_many\n"
+        "if __name__ == '__main__':\n"
+        "    train_many([tiny(%r, epochs=5000, seed=s) for s in (0, 1)], %r, file=io.StringIO(), workers=2)\n"
+        % (str(Path(__file__).parent), str(fake_root), str(tmp_path / "runs")))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    workers: set[int] = set()
+    try:
+        deadline = time.time() + 120
+        while len(workers := _children(parent.pid)) < 2:
+            assert time.time() < deadline and parent.poll() is None, "the workers did not start"
+            time.sleep(0.2)
+        time.sleep(3)  # both are training now
+        assert parent.poll() is None and all(_alive(p) for p in workers), "the grid command ended by itself"
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 30
+        while any(_alive(p) for p in workers):
+            assert time.time() < deadline, "the workers kept training after their grid command was killed"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+        for pid in workers | _children(parent.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -35,7 +35,8 @@ def test_fingerprint_ignores_prose_and_follows_code(package_copy):
     config.write_text(config_text.replace('"training epochs (default %(default)s)"', '"epochs to train"', 1)
                       .replace('must be >= 1, got', 'should be at least 1, got', 1))
     assert config.read_text() != config_text and code_fingerprint(package_copy) == base  # help and error texts
-    train.write_text(text.replace("model.train()", "model.eval()", 1))
+    step = package_copy / "engine" / "step.py"
+    step.write_text(step.read_text().replace("model.train()", "model.eval()", 1))
     assert code_fingerprint(package_copy) != base
 
 

@@ -2,13 +2,26 @@
 import pytest
 import torch
 
-from focal.engine.system import cuda_unavailable_reason, default_workers, hardware, resolve_device, usable_cores
+from focal.engine.system import (RUNS_PER_GPU, cuda_unavailable_reason, default_workers, hardware, resolve_device,
+                                 usable_cores, worker_devices)
 
 
 def test_default_workers():
-    assert default_workers(1) == 1 and default_workers(2) == 2 and default_workers(8, "cuda") == 1
+    assert default_workers(1) == 1 and default_workers(2) == 2
     with pytest.raises(ValueError, match="device"):
         default_workers(2, "tpu")
+
+
+def test_several_runs_share_each_gpu_and_the_runs_spread_over_the_gpus():
+    assert RUNS_PER_GPU > 1
+    assert default_workers(8, "cuda", gpus=1) == RUNS_PER_GPU and default_workers(8, "cuda", gpus=8) == 8 * RUNS_PER_GPU
+    assert default_workers(8, "cuda:5", gpus=8) == RUNS_PER_GPU  # one named GPU
+    devices = worker_devices("cuda", 3 * RUNS_PER_GPU, gpus=3)
+    assert {d: devices.count(d) for d in set(devices)} == {f"cuda:{i}": RUNS_PER_GPU for i in range(3)}
+    assert worker_devices("cuda:2", 3, gpus=4) == ["cuda:2"] * 3
+    assert worker_devices("cpu", 3) is None
+    with pytest.raises(ValueError, match="device"):
+        worker_devices("tpu", 2)
 
 
 def test_hardware_line_names_the_cpu_threads_and_torch():

@@ -107,6 +107,31 @@ def test_killed_run_resumes_to_the_same_metrics(fake_root, tmp_path, monkeypatch
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*"))
 
 
+def test_checkpoint_every_k_epochs_resumes_from_the_last_one_written(fake_root, tmp_path, monkeypatch):
+    config = tiny(fake_root, epochs=5, checkpoint_every=2)
+    whole = ft.train(config, tmp_path / "whole", progress=False)
+    saved, save = [], ft._save_checkpoint
+    monkeypatch.setattr(ft, "_save_checkpoint", lambda path, state: saved.append(state["epoch"]) or save(path, state))
+
+    class KilledInEpoch4(EpochCounter):
+        def __call__(self, *args, **kwargs):
+            if self.calls == 3:
+                raise KeyboardInterrupt  # dies in epoch 4: epoch 3 was trained but not checkpointed
+            return super().__call__(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        KilledInEpoch4(patch)
+        with pytest.raises(KeyboardInterrupt):
+            ft.train(config, tmp_path / "killed", progress=False)
+    assert saved == [2]
+    run_dir = tmp_path / "killed" / run_name(config)
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    counter = EpochCounter(monkeypatch)
+    resumed = ft.train(config, tmp_path / "killed", progress=False)
+    assert counter.calls == 3 and saved == [2, 4, 5]  # epochs 3-5 again; checkpoints at 4 and at the last
+    assert _numbers(resumed) == _numbers(whole)
+
+
 def test_a_checkpoint_resumes_on_a_device_other_than_the_one_that_saved_it(tmp_path):
     """Checkpoints load to the CPU whatever the training device: the RNG state stays a CPU byte tensor
     (``torch.set_rng_state`` rejects one on another device, so loading with ``map_location=device`` made every run

@@ -146,7 +146,8 @@ def _third_party_imports(paths, *, top_level_only: bool = False) -> set[str]:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
             found |= {n.split(".")[0] for n in names}
-    return found - set(sys.stdlib_module_names) - {"focal", "runhelpers"}
+    local = {p.stem for folder in ("tests", "benchmarks") for p in (ROOT / folder).glob("*.py")}  # test helpers, scripts
+    return found - set(sys.stdlib_module_names) - {"focal"} - local
 
 
 def _requirements(project: dict, extra: str | None) -> set[str]:

@@ -114,3 +114,55 @@ def test_first_order_backward_does_not_build_the_second_derivative(monkeypatch):
 def test_out_of_range_target_is_named():
     with pytest.raises(IndexError, match="class index 7"):
         focal_loss(torch.randn(3, 4), torch.tensor([0, 7, 1]))
+
+
+# --------------------------------------------------------------------- (N, C) logits: the one-pass fused backward
+
+
+@pytest.fixture
+def fused():
+    focal.losses.set_fused(True)
+    yield
+    focal.losses.set_fused(None)
+
+
+def test_fused_class_logits_take_the_one_pass_backward_and_maps_keep_cross_entropys(fused):
+    x, t = batch((64, 10))
+    assert type(focal_loss(x.requires_grad_(), t).grad_fn).__name__ == "DivBackward0"
+    assert "LogitsFocal" in type(focal_loss(x, t, reduction="sum").grad_fn).__name__
+    x, t = batch((2, 5, 6, 7))
+    assert "IndexedFocal" in type(focal_loss(x.requires_grad_(), t, reduction="sum").grad_fn).__name__
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_the_one_pass_backward_equals_cross_entropys_path(fused, gamma, reduction):
+    x, t = batch((300, 7), seed=3, dtype=torch.float64)
+    alpha, weight = torch.rand(7, dtype=torch.float64) + 0.5, torch.rand(7, dtype=torch.float64) + 0.5
+    g = gamma_value(gamma, 7)
+    kw = dict(gamma=g.double() if isinstance(g, torch.Tensor) else g, alpha=alpha, weight=weight, reduction=reduction)
+    xf = x.clone().requires_grad_()
+    loss = focal_loss(xf, t, **kw)
+    loss.backward(torch.tensor(0.7, dtype=torch.float64))  # an incoming gradient other than 1
+    focal.losses.set_fused(False)  # cross-entropy's kernels
+    xe = x.clone().requires_grad_()
+    ref = focal_loss(xe, t, **kw)
+    ref.backward(torch.tensor(0.7, dtype=torch.float64))
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(xf.grad, xe.grad)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0, "per-class"])
+def test_the_one_pass_backward_has_exact_second_derivatives(fused, gamma):
+    x, t = batch((6, 4), seed=4, dtype=torch.float64)
+    alpha = torch.rand(4, dtype=torch.float64) + 0.5
+    g = gamma_value(gamma, 4)
+    g = g.double() if isinstance(g, torch.Tensor) else g
+    assert torch.autograd.gradgradcheck(lambda z: focal_loss(z, t, gamma=g, alpha=alpha), (x.requires_grad_(),))
+
+
+def test_the_one_pass_backward_names_a_bad_target(fused):
+    x, t = batch((64, 10))
+    t[5] = 10
+    with pytest.raises(IndexError, match="class index 10, expected values in \\[0, 9\\]"):
+        focal_loss(x.requires_grad_(), t)

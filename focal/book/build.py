@@ -36,7 +36,7 @@ from focal.book.site import add_rerun_box, chapter_box, check_repository_url, wr
 from focal.engine.files import atomic_write
 from focal.engine.data import fetch_cifar
 from focal.engine.grid import train_many
-from focal.engine.system import default_workers, hardware, resolve_device
+from focal.engine.system import default_workers, hardware, resolve_device, worker_devices
 
 __all__ = ["NotebookError", "repo_root", "toc_entries", "toc_notebooks", "fingerprint", "execute_notebook",
            "stage_book", "execute_book", "build_html", "train_book_runs", "build"]
@@ -314,7 +314,8 @@ def train_book_runs(profile: str | None = None, *, progress: bool = True, worker
         workers = default_workers(device=profile.base.device)
     if progress:
         print(f"training the runs of profile {profile.name} (finished runs of this code are loaded) ...", flush=True)
-    return train_many(all_configs(profile), progress=progress, workers=workers, reuse_stale=reuse_stale)
+    return train_many(all_configs(profile), progress=progress, workers=workers, reuse_stale=reuse_stale,
+                      devices=worker_devices(profile.base.device, workers))
 
 
 def build(profile: str | None = None, *, root: str | os.PathLike | None = None, only: str | None = None,

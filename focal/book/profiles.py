@@ -11,7 +11,9 @@ The book's chapters run at one of three profiles:
   the 36 runs would have taken about 52 minutes on their own. Focal γ = 3 is left out for the same reason (chapter 6
   then judges Mukhoti et al.'s claim on FLSD-53). Chapter 4 reports the training time it measured.
 * ``gpu`` -- the default with CUDA and CIFAR present: CIFAR-10-LT and CIFAR-100-LT at imbalance 100/50/10,
-  ResNet-32, the 200-epoch recipe of Cao et al. (2019), 3 seeds.
+  ResNet-32, the 200-epoch recipe of Cao et al. (2019), 3 seeds; the model compiled with CUDA graphs
+  (``Config.compile``), test set and checkpoint every 10 epochs, several runs at once on each GPU
+  (:data:`focal.engine.system.RUNS_PER_GPU`).
 
 The loss settings (:data:`focal.book.labels.LOSS_SETTINGS`, all of them in the ``smoke`` and ``gpu`` profiles): cross-entropy, softmax
 focal loss with
@@ -180,8 +182,10 @@ PROFILES: dict[str, Profile] = {
         seeds=(0, 1, 2, 3, 4), losses=tuple(s for s in LOSS_SETTINGS if s != ("focal", 3.0)),
     ),
     "gpu": Profile(
-        # device "cuda", not "auto": without a usable GPU the profile stops with the reason, never trains on the CPU
-        name="gpu", base=Config(dataset="cifar10-lt", model="resnet32", epochs=200, device="cuda"),
+        # device "cuda", not "auto": without a usable GPU the profile stops with the reason, never trains on the CPU;
+        # the step compiled with CUDA graphs, the test set and the checkpoint every 10 epochs (of 200)
+        name="gpu", base=Config(dataset="cifar10-lt", model="resnet32", epochs=200, device="cuda", compile=True,
+                                eval_every=10, checkpoint_every=10),
         datasets=("cifar10-lt", "cifar100-lt"), imbalances=(100.0, 50.0, 10.0),
         seeds=(0, 1, 2), note="the training recipe of Cao et al. (2019)",
     ),

@@ -5,6 +5,7 @@
 - :mod:`focal.engine.models` — CIFAR ResNet-20/32 and the small CNN
 - :mod:`focal.engine.metrics` — accuracy by class and group, proper scores, the ECE family, temperature scaling
 - :mod:`focal.engine.train` — one run: resumable, reused only when this code produced it
+- :mod:`focal.engine.step` — the training step and evaluation pass, compiled with CUDA graphs on request
 - :mod:`focal.engine.grid` — many runs in parallel workers, with progress
 - :mod:`focal.engine.runs` — a run's folder: code fingerprint, finished/stale/broken, reading results back
 - :mod:`focal.engine.files`, :mod:`focal.engine.system`, :mod:`focal.engine.checks` — atomic files, the machine,

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from focal.engine.config import Config
 from focal.engine.data import fetch_cifar
 from focal.engine.grid import grid_configs, train_many
-from focal.engine.system import default_workers
+from focal.engine.system import RUNS_PER_GPU, default_workers, worker_devices
 from focal.engine.train import RunWarning, train
 
 __all__ = ["build_parser", "configs_from_args", "main"]
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(many, grid=True)
     many.add_argument("--workers", type=int, default=None, metavar="N",
                       help="runs trained at once in separate processes; default: one per usable core on the CPU, "
-                           "one on CUDA")
+                           f"{RUNS_PER_GPU} per GPU on CUDA (spread over every visible GPU for --device cuda)")
     data = commands.add_parser(
         "data", help="download (or unpack copied archives of) CIFAR-10 and CIFAR-100, checking their MD5 sums",
         description="Make CIFAR-10 and CIFAR-100 ready under the data root (what `make data` runs).")
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers = args.workers or default_workers(device=configs[0].device)
                 results = [metrics for _, metrics in train_many(
                     configs, args.out, progress=args.progress, workers=workers, reuse_stale=args.reuse_stale,
-                    bars=args.progress and workers == 1)]
+                    bars=args.progress and workers == 1, devices=worker_devices(configs[0].device, workers))]
         except (OSError, ValueError, BrokenExecutor) as err:  # data, --out, device, unreadable files: one line
             print(f"{prog}: error: {err}", file=sys.stderr)
             return 1

@@ -116,11 +116,16 @@ class Config:
                         grid="seeds", metavar="S")
     eval_every: int = setting(1, "evaluate on the test set every k epochs, and after the last (default %(default)s)",
                               _RECIPE)
+    checkpoint_every: int = setting(1, "write the checkpoint every k epochs and after the last; a killed run resumes "
+                                    "from the last one written (default %(default)s)", _HW, identity=False)
     device: str = setting("auto", "auto (cuda if available), cpu, cuda or cuda:N (default %(default)s)", _HW,
                           identity=False)
     amp: bool = setting(True, "bf16 autocast (CUDA only)", _HW)
     channels_last: bool = setting(True, "channels_last (NHWC) memory format, faster on CUDA and with oneDNN on the "
                                   "CPU", _HW)
+    compile: bool = setting(False, "compile the model with torch.compile, static shapes; on CUDA with CUDA graphs "
+                            "(mode reduce-overhead); compiled once per process, reused by its later runs", _HW,
+                            identity=False)
 
     def __post_init__(self) -> None:
         for name in ("dataset", "lt_profile", "model", "loss"):
@@ -132,12 +137,12 @@ class Config:
             if not math.isfinite(value):
                 raise ValueError(f"Config.{name} must be finite, got {value!r}")
             object.__setattr__(self, name, float(value))
-        for name in ("epochs", "batch_size", "warmup_epochs", "seed", "subset_seed", "eval_every"):
+        for name in ("epochs", "batch_size", "warmup_epochs", "seed", "subset_seed", "eval_every", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise TypeError(f"Config.{name} must be an int, got {value!r}")
             object.__setattr__(self, name, int(value))
-        for name in ("amp", "channels_last", "augment", "verify", "download"):
+        for name in ("amp", "channels_last", "augment", "verify", "download", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"Config.{name} must be a bool, got {getattr(self, name)!r}")
         if not isinstance(self.device, str):
@@ -166,7 +171,7 @@ class Config:
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
             ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"), ("lr_decay", 0 < self.lr_decay <= 1, "in (0, 1]"),
             ("seed", self.seed >= 0, ">= 0"), ("subset_seed", self.subset_seed >= 0, ">= 0"),
-            ("eval_every", self.eval_every >= 1, ">= 1"),
+            ("eval_every", self.eval_every >= 1, ">= 1"), ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -216,7 +221,7 @@ def identity(config: Config) -> dict[str, Any]:
 
     Example:
         >>> sorted(set(Config().to_dict()) - set(identity(Config())))
-        ['beta', 'data_root', 'device', 'download', 'gamma', 'n_max', 'verify']
+        ['beta', 'checkpoint_every', 'compile', 'data_root', 'device', 'download', 'gamma', 'n_max', 'verify']
     """
     ident = {k: v for k, v in config.to_dict().items() if _field(k).metadata["identity"]}
     if config.loss not in GAMMA_LOSSES:

@@ -2,7 +2,8 @@
 
 :func:`train_many` is what ``python -m focal grid`` and the book use: it first looks at every run folder (in this
 process, so each stale or broken run is reported once, by name), then trains what is left — one worker process per
-usable core on the CPU, one on CUDA by default (:func:`focal.engine.system.default_workers`) — printing one line per
+usable core on the CPU, several per GPU on CUDA, spread over the GPUs (:func:`focal.engine.system.default_workers`,
+:func:`~focal.engine.system.worker_devices`) — printing one line per
 event: how many runs were found finished, ``run k/n training <name>``, and ``run k/n done`` with the elapsed time and
 an estimate of the time left. A failing run stops the queue and its error is raised.
 
@@ -77,10 +78,38 @@ def run_lock(config: Config, out: str | os.PathLike | None = None) -> RunLock:
     return RunLock(runs_root(out) / ".locks" / f"{run_name(config)}.lock")
 
 
-def _train_if_free(config: Config, out, progress: bool, threads: int | None = None) -> dict[str, Any]:
-    """Train (or resume) the run unless another process holds its lock: then ``{"status": "elsewhere"}``."""
+_WORKER_DEVICE: str | None = None  # the device this worker process trains on (set by _start_worker), if any
+
+
+def _start_worker(devices, parent: int) -> None:
+    """Initializer of a worker process: take the next device of the pool's queue for every run it trains, and end
+    with the process that started it (Linux: a parent killed by a signal would otherwise leave its workers training
+    on, unseen; a killed worker's run resumes from its last checkpoint next time)."""
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = devices.get()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+        if os.getppid() != parent:  # the parent died before the line above: nobody will collect this worker's results
+            os._exit(1)
+
+
+def _train_if_free(config: Config, out, progress: bool, threads: int | None = None,
+                   device: str | None = None) -> dict[str, Any]:
+    """Train (or resume) the run unless another process holds its lock: then ``{"status": "elsewhere"}``.
+
+    The run trains on ``device``, else on this worker's device (:func:`_start_worker`), else on its own setting.
+    """
     if threads is not None:
         torch.set_num_threads(threads)
+    device = device or _WORKER_DEVICE
+    if device is not None and device != config.device:
+        config = config.replace(device=device)  # where a run trains is not part of what it is (not in its name)
     lock = run_lock(config, out)
     if not lock.acquire(wait=False):
         return {"status": "elsewhere"}
@@ -91,8 +120,8 @@ def _train_if_free(config: Config, out, progress: bool, threads: int | None = No
 
 
 def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, *, progress: bool = True,
-               file: TextIO | None = None, workers: int = 1, reuse_stale: bool = False, bars: bool = False
-               ) -> list[tuple[Config, dict[str, Any]]]:
+               file: TextIO | None = None, workers: int = 1, reuse_stale: bool = False, bars: bool = False,
+               devices: Sequence[str] | None = None) -> list[tuple[Config, dict[str, Any]]]:
     """Train the runs of ``configs`` that are not finished by this code, load the others, in order.
 
     Progress is plain text, one line per event (a notebook stores each write as output and a static page cannot
@@ -107,6 +136,9 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
             least one); 1 trains in this process.
         reuse_stale: keep finished runs of other code instead of retraining them (each is still named).
         bars: with one worker, also show each run's tqdm bars (epochs and batches), as in a terminal.
+        devices: the device of each worker (e.g. :func:`~focal.engine.system.worker_devices`: four workers on two
+            GPUs are ``["cuda:0", "cuda:1", "cuda:0", "cuda:1"]``); each trains all its runs there. None: every
+            run trains on its own ``Config.device``.
 
     Returns:
         ``[(config, metrics)]`` in the order of ``configs``; each metrics dict has the ``status`` of
@@ -115,6 +147,8 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    if devices is not None and (isinstance(devices, str) or len(devices) < 1):
+        raise ValueError(f"devices must be a non-empty sequence of device names (one per worker), got {devices!r}")
     stream = file if file is not None else sys.stdout
 
     def say(text: str) -> None:
@@ -166,12 +200,19 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
     if workers == 1 or len(todo) < 2:
         for k, i in enumerate(todo, start=1):
             say(f"run {k}/{len(todo)} training {names[i]}")
-            finished(k, i, _train_if_free(configs[i], out, bars))
+            finished(k, i, _train_if_free(configs[i], out, bars, device=devices[0] if devices else None))
     else:
         workers = min(workers, len(todo))
         threads = max(1, usable_cores() // workers)
-        say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} each")
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        where = f" on {', '.join(sorted(set(devices[:workers])))}" if devices else ""
+        say(f"training {len(todo)} runs in {workers} worker processes of {threads} thread{'s' * (threads > 1)} "
+            f"each{where}")
+        context = multiprocessing.get_context("spawn")
+        pool_devices = context.Queue()
+        for k in range(workers):
+            pool_devices.put(devices[k % len(devices)] if devices else None)
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(pool_devices, os.getpid())) as pool:
             futures = {pool.submit(_train_if_free, configs[i], out, False, threads): i for i in todo}
             try:
                 for k, future in enumerate(as_completed(futures), start=1):

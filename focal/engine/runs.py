@@ -43,7 +43,7 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 #: The sources whose code decides a run's numbers, relative to the ``focal`` package: the losses, the data, the
 #: models, the metrics a run stores and the training loop with its config. Plots, the book and the CLI are not here.
 TRAINING_SOURCES = ("losses", "engine/data", "engine/metrics", "engine/config.py", "engine/models.py",
-                    "engine/train.py")
+                    "engine/train.py", "engine/step.py")
 
 
 class _Prose(ast.NodeTransformer):

@@ -6,7 +6,13 @@ import platform
 
 import torch
 
-__all__ = ["hardware", "usable_cores", "default_workers", "resolve_device", "cuda_unavailable_reason"]
+__all__ = ["hardware", "usable_cores", "default_workers", "worker_devices", "resolve_device", "cuda_unavailable_reason",
+           "RUNS_PER_GPU"]
+
+#: Runs a grid trains at once on each GPU by default (:func:`default_workers`): ResNet-32 at batch 128 leaves most of
+#: a large GPU idle, so independent runs share it. A starting point until ``benchmarks/train.py --grid`` has measured
+#: the best count on a given GPU; ``--workers`` overrides it.
+RUNS_PER_GPU = 4
 
 
 def cuda_unavailable_reason() -> str:
@@ -96,21 +102,50 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(cores: int | None = None, device: str = "cpu") -> int:
-    """Parallel training workers for this machine: on the CPU one single-threaded worker per core, on CUDA one.
+def _kind(device: str) -> str:
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device).split(":")[0]
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return kind
 
-    ``device`` is a run's device setting: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available).
+
+def default_workers(cores: int | None = None, device: str = "cpu", gpus: int | None = None) -> int:
+    """Parallel training workers for this machine: on the CPU one single-threaded worker per core, on CUDA
+    :data:`RUNS_PER_GPU` per GPU the runs may use (one GPU for ``cuda:N``, every visible one for ``cuda``).
+
+    ``device`` is a run's device setting: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available); ``gpus``
+    the visible GPUs (default: ``torch.cuda.device_count()``).
 
     Small CPU models scale poorly across threads: on two AMD EPYC cores two single-threaded workers trained the small
     CNN 1.28x faster than one worker with two threads (4,100 against 3,200 images/s), and a single-threaded worker
     slows down gracefully when something else needs a core, where a two-threaded one stalls.
 
     Example:
-        >>> default_workers(1), default_workers(2), default_workers(16), default_workers(16, "cuda")
-        (1, 2, 16, 1)
+        >>> default_workers(1), default_workers(2), default_workers(16), default_workers(16, "cuda", gpus=8)
+        (1, 2, 16, 32)
+        >>> default_workers(16, "cuda:3", gpus=8)
+        4
     """
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device).split(":")[0]
-    if kind not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if _kind(device) == "cuda":
+        gpus = torch.cuda.device_count() if gpus is None else gpus
+        return RUNS_PER_GPU * (1 if str(device).startswith("cuda:") else max(1, gpus))
     cores = cores if cores is not None else usable_cores()
-    return 1 if kind == "cuda" else max(1, cores)
+    return max(1, cores)
+
+
+def worker_devices(device: str, workers: int, gpus: int | None = None) -> list[str] | None:
+    """The device of each of ``workers`` grid workers: runs set to ``cuda`` (or ``auto`` with CUDA) are spread over
+    the visible GPUs in turn, ``cuda:N`` stays on GPU N; None on the CPU (every run keeps its own setting).
+
+    Example:
+        >>> worker_devices("cuda", 5, gpus=2)
+        ['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1', 'cuda:0']
+        >>> worker_devices("cuda:1", 2, gpus=2), worker_devices("cpu", 2)
+        (['cuda:1', 'cuda:1'], None)
+    """
+    if _kind(device) != "cuda":
+        return None
+    if str(device).startswith("cuda:"):
+        return [str(device)] * workers
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    return [f"cuda:{i % max(1, gpus)}" for i in range(workers)]

@@ -37,6 +37,7 @@ from focal.engine.data import DeviceLoader, load_data
 from focal.engine.files import UnreadableFile, atomic_write, write_json, write_npz
 from focal.engine.models import build_model
 from focal.engine.runs import archive_run, code_fingerprint, code_record, inspect_run, load_run, runs_root
+from focal.engine.step import compiled_forward, evaluate, predict, train_epoch
 from focal.engine.system import hardware, resolve_device
 from focal.losses import class_balanced_weights, focal_loss, sigmoid_focal_loss
 
@@ -131,43 +132,6 @@ def _barrier(world_size: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ training
-
-
-def _predict(model: torch.nn.Module, loader: DeviceLoader, autocast, memory_format) -> torch.Tensor:
-    """Float32 logits of every batch of ``loader`` (CPU tensor)."""
-    model.eval()
-    outputs = []
-    with torch.no_grad(), autocast:
-        for x, _ in loader:
-            outputs.append(model(x.contiguous(memory_format=memory_format)).float())
-    return torch.cat(outputs).cpu()
-
-
-def _train_epoch(model, loader, criterion, optimizer, autocast, memory_format, bar) -> torch.Tensor:
-    """One pass over ``loader``; returns [loss sum, correct, seen] (float64, on the device, not synced)."""
-    model.train()
-    totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
-    for x, y in loader:
-        with autocast:
-            logits = model(x.contiguous(memory_format=memory_format))
-        loss = criterion(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            totals[0] += loss.detach() * len(y)
-            totals[1] += (logits.argmax(1) == y).sum()
-            totals[2] += len(y)
-        bar.update()
-    return totals
-
-
-def _evaluate(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    probs = torch.softmax(logits, dim=1)
-    return {
-        "top1_error": float(metrics.top1_error(logits, labels)),
-        "ece": float(metrics.expected_calibration_error(probs, labels, n_bins=15)),
-    }
 
 
 def _refuse_other_config(run_dir: Path, saved: Config | None, config: Config) -> None:
@@ -348,6 +312,7 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
                                              "data_files": list(data.files)})
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None) \
         if world_size > 1 else model
+    forward, graphs = compiled_forward(net, device, config.compile), config.compile and cuda
     lrs, show, logits = lr_schedule(config), progress and rank == 0, None
     with tqdm(total=config.epochs, initial=start, desc=run_name(config), unit="epoch", disable=not show) as bar:
         for epoch in range(start, config.epochs):
@@ -357,18 +322,19 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
             train_loader.set_epoch(epoch)
             with tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}", unit="batch", leave=False,
                       disable=not show) as batch_bar:
-                totals = _train_epoch(net, train_loader, criterion, optimizer, autocast, fmt, batch_bar)
+                totals = train_epoch(forward, net, train_loader, criterion, optimizer, autocast, fmt, batch_bar,
+                                     graphs)
             if world_size > 1:
                 dist.all_reduce(totals)
             loss_sum, correct, seen = totals.tolist()
             row = {"epoch": epoch + 1, "lr": lrs[epoch], "train_loss": loss_sum / seen, "train_acc": correct / seen,
                    "top1_error": None, "ece": None}
             if rank == 0 and (epoch + 1 == config.epochs or (epoch + 1) % config.eval_every == 0):
-                logits = _predict(model, test_loader, autocast, fmt)
-                row.update(_evaluate(logits, data.test_targets))
+                logits = predict(model, test_loader, autocast, fmt)
+                row.update(evaluate(logits, data.test_targets))
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}", err=f"{row['top1_error']:.1f}%")
             history.append({**row, "time_s": time.perf_counter() - tic})
-            if rank == 0:
+            if rank == 0 and (epoch + 1 == config.epochs or (epoch + 1) % config.checkpoint_every == 0):
                 _save_checkpoint(checkpoint, {
                     "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state_all() if cuda else [],
@@ -377,7 +343,7 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
             bar.update()
     if rank == 0:
         if logits is None:  # killed after the last checkpoint but before metrics.json
-            logits = _predict(model, test_loader, autocast, fmt)
+            logits = predict(model, test_loader, autocast, fmt)
         _finish(config, run_dir, data, history, logits, hardware(device, world_size))
     _barrier(world_size)
     return load_run(run_dir) if rank == 0 else {}

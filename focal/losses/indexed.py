@@ -16,6 +16,13 @@ is one fused loop for large inputs (see :func:`focal.losses.kernels.set_fused`);
 multiplication. Ignored elements have :math:`c_i = 0`, hence :math:`\ell_\gamma = 0`, and cross-entropy's backward
 gives them no gradient.
 
+``(N, C)`` logits that need a gradient and are large enough to be fused take :func:`logits_focal_sum` instead: the
+log-softmax, one fused pass that also picks :math:`c_i = -\log p_{t_i}` from it, and a backward that writes
+:math:`\partial L/\partial x_{ij} = g \, s_i (p_{ij} - [j = t_i])` in one fused pass over N×C (:math:`s_i` the
+slope above, :math:`g` the incoming gradient), where cross-entropy's NLL backward fills and scatters an N×C
+gradient and its log-softmax backward reads it back. With the classes strided, as in ``(N, C, d1, ...)`` maps, the
+compiled pass was slower than cross-entropy's two kernels on the CPU, so maps keep them.
+
 Second derivatives (``create_graph=True``) use the closed form
 
 .. math::
@@ -119,6 +126,59 @@ class _IndexedSlope(torch.autograd.Function):
         ce, target, factor, gamma_vec = ctx.saved_tensors
         curve = _second_derivative(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
         return grad * curve, None, None, None, None, None
+
+
+def _picked_kernel(logsm: Tensor, target: Tensor, factor, weight, gamma, gamma_vec, ignore_index: int):
+    """:func:`_indexed_kernel` on ``c_i = −logsm[i, t_i]``, the target's log-probability picked in the same pass."""
+    kept = target != ignore_index
+    safe = torch.where(kept, target, 0)
+    ce = torch.where(kept, logsm.gather(1, safe.unsqueeze(1)).squeeze(1).neg(), 0.0)
+    return _indexed_kernel(ce, target, factor, weight, gamma, gamma_vec, ignore_index)
+
+
+def _classes(like: Tensor, num_classes: int) -> Tensor:
+    return torch.arange(num_classes, device=like.device).view(-1, *([1] * (like.dim() - 1)))
+
+
+def _softmax_gradient_kernel(logsm: Tensor, slope: Tensor, target: Tensor, grad_total: Tensor):
+    """∂L/∂x = g s_i (softmax − onehot(t_i)) along dim 1, from the log-softmax, in one pass over N×C."""
+    s = (grad_total * slope).unsqueeze(1)
+    return (torch.exp(logsm) * s - torch.where(_classes(slope, logsm.shape[1]) == target.unsqueeze(1), s, 0.0),)
+
+
+class _LogitsFocal(torch.autograd.Function):
+    """(L, D) from (N, C) logits: log-softmax, one fused pass (:func:`_picked_kernel`), and in backward ∂L/∂x itself
+    in one pass (``g s_i (softmax − onehot)``, where cross-entropy writes, scatters and reads back N×C twice). Under
+    ``create_graph=True`` backward rebuilds the loss from cross-entropy's differentiable ops."""
+
+    @staticmethod
+    def forward(ctx, input, target, factor, weight, gamma, gamma_vec, ignore_index):
+        logsm = torch.log_softmax(input, 1)
+        total, denominator, slope = kernels.run_kernel(_picked_kernel, logsm, target, factor, weight, gamma,
+                                                       gamma_vec, ignore_index, elementwise=0)
+        safe = torch.where(target != ignore_index, target, 0)
+        ctx.save_for_backward(input, logsm, slope, safe, target, factor, gamma_vec)
+        ctx.gamma, ctx.ignore_index = gamma, ignore_index
+        ctx.mark_non_differentiable(denominator)
+        return total, denominator
+
+    @staticmethod
+    def backward(ctx, grad_total, _grad_denominator):
+        input, logsm, slope, safe, target, factor, gamma_vec = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: through cross-entropy's differentiable ops
+            ce = torch.nn.functional.cross_entropy(input, target, reduction="none", ignore_index=ctx.ignore_index)
+            slope = _IndexedSlope.apply(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
+            grad, = torch.autograd.grad(ce, input, grad_total * slope, create_graph=True)
+        else:
+            grad, = kernels.run_kernel(_softmax_gradient_kernel, logsm, slope, safe, grad_total, elementwise=0)
+        return grad, None, None, None, None, None, None
+
+
+def logits_focal_sum(input: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],
+                     gamma: Optional[float], gamma_vec: Optional[Tensor], ignore_index: int):
+    """(Σ f_t ℓ_γ(-c), D) from (N, C) logits, as :func:`indexed_focal_sum` gives it from cross-entropies, with the
+    gradient written in one fused pass (:class:`_LogitsFocal`)."""
+    return _LogitsFocal.apply(input, target, factor, weight, gamma, gamma_vec, ignore_index)
 
 
 def indexed_focal_sum(ce: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],

@@ -223,6 +223,13 @@ def compile_options() -> dict:
     return {"cpp.dynamic_threads": True} if hasattr(inductor_config.cpp, "dynamic_threads") else {}
 
 
+def fuses(x: Tensor) -> bool:
+    """Whether :func:`run_kernel` runs a kernel on ``x`` (its first input) fused: the mode of :func:`set_fused`, the
+    size, a working compiler, and not inside a caller's own ``torch.compile`` region."""
+    fused = _fused_mode if _fused_mode is not None else x.numel() >= FUSED_MIN_NUMEL
+    return bool(fused) and not _fused_broken and not torch.compiler.is_compiling()
+
+
 def run_kernel(kernel, *args, elementwise: Optional[int] = None):
     """Run a kernel on flattened tensors, fused when worthwhile, and give 1-d outputs the first input's shape back.
 
@@ -232,8 +239,7 @@ def run_kernel(kernel, *args, elementwise: Optional[int] = None):
     """
     global _fused_broken
     x = args[0]
-    fused = _fused_mode if _fused_mode is not None else x.numel() >= FUSED_MIN_NUMEL
-    if not fused or _fused_broken or torch.compiler.is_compiling():
+    if not fuses(x):
         flat = args if elementwise is None else [a.reshape(-1) if i < elementwise else a for i, a in enumerate(args)]
         return _restore(kernel(*flat), x)
     count = len(args) if elementwise is None else elementwise

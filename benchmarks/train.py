@@ -129,12 +129,13 @@ def epochs(args, images, targets, num_classes, mean, std, device) -> None:
           f"{hours * 60:.1f} min")
 
 
-def _write_json(path: Path, result: dict) -> None:
+def _write_json(path: Path, result: dict, quiet: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     os.replace(tmp, path)
-    print(f"wrote {len(result['rows'])} rows to {path}")
+    if not quiet:
+        print(f"wrote {len(result['rows'])} rows to {path}")
 
 
 def main(argv=None) -> None:
@@ -170,9 +171,9 @@ def main(argv=None) -> None:
     parser.add_argument("--grid-workers", type=int, nargs="+", default=None, metavar="W",
                         help="grid mode: runs trained at once, besides one (default: the grid's default workers for "
                              "--device)")
-    parser.add_argument("--grid-epochs", type=int, default=3, metavar="E",
-                        help="grid mode: epochs per run, >= 3: a first, a steady and an evaluated one (default "
-                             "%(default)s)")
+    parser.add_argument("--grid-epochs", type=int, default=4, metavar="E",
+                        help="grid mode: epochs per run, >= 3: a first (compiling), steady ones and an evaluated "
+                             "last one (default %(default)s)")
     parser.add_argument("--compile", choices=("on", "off", "both"), default="both",
                         help="grid mode: Config.compile of the runs (default %(default)s)")
     parser.add_argument("--quick", action="store_true",
@@ -214,13 +215,15 @@ def main(argv=None) -> None:
         if args.grid_workers is None:
             args.grid_workers = [default_workers(device=str(device))]
         start = time.perf_counter()
-        rows, projection = grid_benchmark(args, device)
+        meta = {"mode": "grid", "device": str(device), "hardware": hardware(device), "torch": torch.__version__,
+                "cpu_count": os.cpu_count(), "quick": args.quick, "grid_epochs": args.grid_epochs,
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "argv": list(argv) if argv is not None else sys.argv[1:]}
+        partial = (lambda rows: _write_json(Path(args.json), {"meta": meta, "rows": rows, "projection": None},
+                                            quiet=True)) if args.json else None
+        rows, projection = grid_benchmark(args, device, on_row=partial)
         print(f"\n(benchmark took {time.perf_counter() - start:.0f} s)")
         if args.json:
-            meta = {"mode": "grid", "device": str(device), "hardware": hardware(device), "torch": torch.__version__,
-                    "cpu_count": os.cpu_count(), "quick": args.quick, "grid_epochs": args.grid_epochs,
-                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "argv": list(argv) if argv is not None else sys.argv[1:]}
             _write_json(Path(args.json), {"meta": meta, "rows": rows, "projection": projection})
         return
     if args.speedups:

@@ -28,7 +28,7 @@ class EpochCounter:
 
 def numbers(run: dict) -> dict:
     """Everything in metrics.json that must not depend on interruptions (no timings or paths)."""
-    history = [{k: v for k, v in row.items() if k != "time_s"} for row in run["history"]]
+    history = [{k: v for k, v in row.items() if k not in ("time_s", "ended_at")} for row in run["history"]]
     return {"history": history, "final": run["final"], "best": (run["best_epoch"], run["best_top1_error"])}
 
 

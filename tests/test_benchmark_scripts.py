@@ -102,18 +102,20 @@ def test_grid_mode_trains_one_and_several_runs_compiled_and_not_and_projects_the
     result = json.loads(out.read_text())
     assert [(r["compile"], r["workers"]) for r in result["rows"]] == [(False, 1), (False, 2), (True, 1), (True, 2)]
     for row in result["rows"]:
-        assert row["images_per_s"] > 0 and row["first_epoch_s"] > 0 and row["epochs"] == 3
+        assert row["run_images_per_s"] > 0 and row["first_epoch_s"] > 0 and row["epochs"] == 4
+        assert row["overlap"] == pytest.approx(1.0) if row["workers"] == 1 else 0 <= row["overlap"] <= 1.5
     compiled = [r for r in result["rows"] if r["compile"]]
     assert all(r["first_epoch_s"] > 2 * r["steady_epoch_s"] for r in compiled)  # the compilation is in epoch 1
     projection = result["projection"]
-    assert projection["runs"] == 132 and projection["projected_s"] > projection["train_images"] / max(
-        r["images_per_s"] for r in result["rows"])
+    overlapping = [r["images_per_s"] for r in result["rows"] if r["overlap"] >= 0.5]
+    assert projection["runs"] == 132 and projection["projected_s"] > projection["train_images"] / max(overlapping)
     assert "projected wall time of the gpu profile's grid (132 runs" in proc.stdout
     assert result["meta"]["hardware"] in proc.stdout
 
 
 @pytest.mark.parametrize("argv, message", [(["--grid", "--grid-epochs", "2"], "--grid-epochs must be >= 3"),
                                            (["--grid", "--grid-workers", "0"], "--grid-workers must be >= 1"),
+                                           (["--grid", "--amp"], "have no effect with --grid"),
                                            (["--quick"], "--quick needs --speedups")])
 def test_grid_mode_rejects_bad_arguments(argv, message):
     proc = subprocess.run([sys.executable, str(BENCHMARK), *argv], capture_output=True, text=True, timeout=120)

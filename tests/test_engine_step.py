@@ -40,11 +40,12 @@ def test_a_compiled_run_trains_like_the_eager_one(fake_root, tmp_path, compiles)
 
 @pytest.mark.slow
 def test_the_step_compiles_once_per_process_and_later_runs_reuse_it(fake_root, tmp_path, compiles):
-    ft.train(tiny(fake_root, compile=True, seed=0), tmp_path, progress=False)
-    first = compiles()  # the full batch (and the epoch's last, smaller one where there is one)
-    assert first >= 1
-    ft.train(tiny(fake_root, compile=True, seed=1, loss="ce"), tmp_path, progress=False)
-    assert compiles() == first, "a second run of the same model and shapes compiled again"
+    # 128 training images in batches of 48: two full batches and a last one of 32, which runs eagerly
+    ft.train(tiny(fake_root, compile=True, seed=0, batch_size=48), tmp_path, progress=False)
+    assert compiles() == 1  # the full batch's graph (forward and backward): no graph for the partial batch
+    ft.train(tiny(fake_root, compile=True, seed=1, loss="ce", batch_size=48), tmp_path, progress=False)
+    ft.train(tiny(fake_root, compile=True, seed=2, imbalance=2.0, batch_size=48), tmp_path, progress=False)
+    assert compiles() == 1, "a later run of the same model and batch size compiled again"
 
 
 def test_compile_false_compiles_nothing(fake_root, tmp_path, compiles):
@@ -67,17 +68,27 @@ class _Bar:
         pass
 
 
+class _Batches(list):
+    batch_size = 4
+
+
 @pytest.mark.parametrize("graphs", [False, True])
-def test_each_step_is_marked_when_it_replays_cuda_graphs(monkeypatch, graphs):
-    marks = []
+def test_full_batches_replay_the_compiled_forward_and_the_last_smaller_one_runs_eagerly(monkeypatch, graphs):
+    marks, compiled_calls = [], []
     monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
     model = build_model("small-cnn", 3, 1)
-    batches = [(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 0])) for _ in range(3)]
+
+    def forward(x):
+        compiled_calls.append(len(x))
+        return model(x)
+
+    batches = _Batches([(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 0])) for _ in range(3)])
+    batches.append((torch.randn(2, 1, 28, 28), torch.tensor([1, 2])))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    totals = fs.train_epoch(model, model, batches, torch.nn.functional.cross_entropy, optimizer,
+    totals = fs.train_epoch(forward, model, batches, torch.nn.functional.cross_entropy, optimizer,
                             contextlib.nullcontext(), torch.contiguous_format, _Bar(), graphs)
-    assert len(marks) == (3 if graphs else 0)
-    assert totals[2].item() == 12
+    assert compiled_calls == [4, 4, 4] and len(marks) == (3 if graphs else 0)
+    assert totals[2].item() == 14
 
 
 def test_evaluate_reports_top1_error_and_ece():

@@ -132,6 +132,11 @@ def test_checkpoint_every_k_epochs_resumes_from_the_last_one_written(fake_root, 
     assert _numbers(resumed) == _numbers(whole)
 
 
+def test_compile_with_ddp_is_refused_with_the_reason(fake_root, tmp_path):
+    with pytest.raises(ValueError, match="Config.compile is not supported with DDP"):
+        ft._run(tiny(fake_root, compile=True), tmp_path / "run", torch.device("cpu"), 0, 2, False)
+
+
 def test_a_checkpoint_resumes_on_a_device_other_than_the_one_that_saved_it(tmp_path):
     """Checkpoints load to the CPU whatever the training device: the RNG state stays a CPU byte tensor
     (``torch.set_rng_state`` rejects one on another device, so loading with ``map_location=device`` made every run

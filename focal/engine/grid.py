@@ -81,12 +81,14 @@ def run_lock(config: Config, out: str | os.PathLike | None = None) -> RunLock:
 _WORKER_DEVICE: str | None = None  # the device this worker process trains on (set by _start_worker), if any
 
 
-def _start_worker(devices, parent: int) -> None:
-    """Initializer of a worker process: take the next device of the pool's queue for every run it trains, and end
-    with the process that started it (Linux: a parent killed by a signal would otherwise leave its workers training
-    on, unseen; a killed worker's run resumes from its last checkpoint next time)."""
+def _start_worker(devices, parent: int, threads: int) -> None:
+    """Initializer of a worker process: take the next device of the pool's queue for every run it trains, give
+    torch.compile's compiler at most ``threads`` processes (not one per core in every worker), and end with the
+    thread that started the worker, the grid command's main thread (Linux: a parent killed by a signal would
+    otherwise leave its workers training on, unseen; a killed worker's run resumes from its last checkpoint)."""
     global _WORKER_DEVICE
     _WORKER_DEVICE = devices.get()
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(threads))
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -212,7 +214,7 @@ def train_many(configs: Sequence[Config], out: str | os.PathLike | None = None, 
         for k in range(workers):
             pool_devices.put(devices[k % len(devices)] if devices else None)
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(pool_devices, os.getpid())) as pool:
+                                 initargs=(pool_devices, os.getpid(), threads)) as pool:
             futures = {pool.submit(_train_if_free, configs[i], out, False, threads): i for i in todo}
             try:
                 for k, future in enumerate(as_completed(futures), start=1):

@@ -10,7 +10,9 @@ the arithmetic, bound an eager step.
 What is compiled is kept per process by torch.compile, keyed by the model's code and guarded by shapes, dtypes,
 devices and the train/eval flag, not by the model object: a later run with the same architecture, class count and
 batch size in the same process (a grid worker's next run) reuses it without compiling again (the tests count
-compilations). An epoch's last, smaller batch is one more graph.
+compilations). An epoch's last, smaller batch runs eagerly: its size differs from one training set to the next, and a
+graph per size would recompile for every dataset and imbalance of a grid (and torch.compile stops compiling a
+function after 8 versions).
 
 Example:
     >>> from focal.engine.models import build_model
@@ -52,17 +54,20 @@ def train_epoch(forward: Callable, model: torch.nn.Module, loader, criterion, op
     """One pass over ``loader``; returns [loss sum, correct, seen] (float64, on the device, not synced).
 
     Args:
-        forward: the model or its compiled form (:func:`compiled_forward`); ``model`` is what it wraps.
+        forward: the model or its compiled form (:func:`compiled_forward`), for full batches (``loader.batch_size``);
+            ``model`` is what it wraps, and runs the epoch's last, smaller batch.
         graphs: the forward replays CUDA graphs, whose outputs the next replay overwrites: each step is then
             marked (:func:`torch.compiler.cudagraph_mark_step_begin`), and the step uses its outputs before the next.
     """
     model.train()
     totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
+    full = getattr(loader, "batch_size", None)
     for x, y in loader:
-        if graphs:
+        compiled = full is None or len(x) == full
+        if graphs and compiled:
             torch.compiler.cudagraph_mark_step_begin()
         with autocast:
-            logits = forward(x.contiguous(memory_format=memory_format))
+            logits = (forward if compiled else model)(x.contiguous(memory_format=memory_format))
         loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

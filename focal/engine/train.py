@@ -212,7 +212,8 @@ def train(config: Config, out: str | os.PathLike | None = None, *, progress: boo
 
     Returns:
         The run's metrics (:func:`~focal.engine.runs.load_run`): ``history`` (per epoch: ``epoch`` 1-based, ``lr``,
-        ``train_loss``, ``train_acc``, ``top1_error``, ``ece``, ``time_s``), ``final``
+        ``train_loss``, ``train_acc``, ``top1_error``, ``ece``, ``time_s``, ``ended_at`` in seconds since the epoch),
+        ``final``
         (:func:`focal.engine.metrics.summarize` of the last epoch's test logits), ``final_top1_error``,
         ``best_epoch``, ``best_top1_error``, ``train_counts``, ``hardware``, ``code`` (fingerprint and torch
         version), ``trained_at``, ``data_files``, ``config`` and ``run_dir``; plus ``status``: ``"trained"``,
@@ -284,6 +285,9 @@ def _resume(checkpoint: Path, model, optimizer, device: torch.device) -> tuple[i
 
 
 def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_size: int, progress: bool) -> dict:
+    if config.compile and world_size > 1:
+        raise ValueError("Config.compile is not supported with DDP (torchrun): CUDA graphs under DDP's gradient hooks "
+                         "are untested here; train without --compile, or run the grid's independent runs instead")
     if config.batch_size % world_size:
         raise ValueError(f"Config.batch_size={config.batch_size} must be divisible by the {world_size} DDP ranks")
     data = _load(config, rank, world_size)
@@ -333,7 +337,7 @@ def _run(config: Config, run_dir: Path, device: torch.device, rank: int, world_s
                 logits = predict(model, test_loader, autocast, fmt)
                 row.update(evaluate(logits, data.test_targets))
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}", err=f"{row['top1_error']:.1f}%")
-            history.append({**row, "time_s": time.perf_counter() - tic})
+            history.append({**row, "time_s": time.perf_counter() - tic, "ended_at": time.time()})
             if rank == 0 and (epoch + 1 == config.epochs or (epoch + 1) % config.checkpoint_every == 0):
                 _save_checkpoint(checkpoint, {
                     "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -136,14 +136,11 @@ def _picked_kernel(logsm: Tensor, target: Tensor, factor, weight, gamma, gamma_v
     return _indexed_kernel(ce, target, factor, weight, gamma, gamma_vec, ignore_index)
 
 
-def _classes(like: Tensor, num_classes: int) -> Tensor:
-    return torch.arange(num_classes, device=like.device).view(-1, *([1] * (like.dim() - 1)))
-
-
 def _softmax_gradient_kernel(logsm: Tensor, slope: Tensor, target: Tensor, grad_total: Tensor):
     """∂L/∂x = g s_i (softmax − onehot(t_i)) along dim 1, from the log-softmax, in one pass over N×C."""
     s = (grad_total * slope).unsqueeze(1)
-    return (torch.exp(logsm) * s - torch.where(_classes(slope, logsm.shape[1]) == target.unsqueeze(1), s, 0.0),)
+    classes = torch.arange(logsm.shape[1], device=logsm.device)
+    return (torch.exp(logsm) * s - torch.where(classes == target.unsqueeze(1), s, 0.0),)
 
 
 class _LogitsFocal(torch.autograd.Function):

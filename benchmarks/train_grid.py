@@ -28,7 +28,7 @@ from pathlib import Path
 
 from focal.book.profiles import all_configs, get_profile
 from focal.engine.config import Config
-from focal.engine.data import BALANCED_SIZES, longtail_counts, write_fake_cifar
+from focal.engine.data import BALANCED_SIZES, train_size, write_fake_cifar
 from focal.engine.grid import duration, train_many
 from focal.engine.system import hardware, worker_devices
 
@@ -40,10 +40,7 @@ def grid_work(profile) -> dict:
     runs = all_configs(profile)
     images = passes = 0
     for c in runs:
-        per_class, num_classes = BALANCED_SIZES[c.dataset.removesuffix("-lt")]
-        n_train = sum(longtail_counts(c.n_max or per_class, num_classes, c.imbalance, c.lt_profile)) \
-            if c.dataset.endswith("-lt") else per_class * num_classes
-        images += c.epochs * n_train
+        images += c.epochs * train_size(c.dataset, c.imbalance, c.lt_profile, c.n_max)
         passes += sum(1 for e in range(1, c.epochs + 1) if e % c.eval_every == 0 or e == c.epochs)
     shapes = len({BALANCED_SIZES[c.dataset.removesuffix("-lt")][1] for c in runs})
     return {"runs": len(runs), "train_images": images, "eval_passes": passes, "class_counts": shapes}

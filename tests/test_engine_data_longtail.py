@@ -243,3 +243,18 @@ def test_package_reexports_every_public_name_once():
     for module in modules:
         assert all(getattr(fd, name) is getattr(module, name) for name in module.__all__)
     assert not {"synthetic_images", "write_fake_cifar", "DeviceLoader", "CIFAR_MEAN"} & set(vars(fdlt))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("synthetic", {}), ("synthetic-lt", {}), ("synthetic-lt", dict(imbalance=10, lt_profile="step")),
+    ("synthetic-lt", dict(imbalance=1, n_max=120)), ("synthetic-lt", dict(imbalance=50, n_max=300)),
+])
+def test_train_size_is_what_load_data_gives(name, kwargs):
+    assert fd.train_size(name, **kwargs) == len(load_data(name, **kwargs).train_targets)
+
+
+def test_train_size_of_the_real_sets_and_bad_names():
+    assert fd.train_size("cifar10-lt", imbalance=100) == 12406  # LDAM-DRW's CIFAR-10-LT at ρ = 100
+    assert fd.train_size("cifar100-lt", imbalance=100) == 10847
+    with pytest.raises(ValueError, match="dataset name must be one of"):
+        fd.train_size("imagenet-lt")

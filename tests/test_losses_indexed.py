@@ -133,23 +133,28 @@ def fused():
     focal.losses.set_fused(None)
 
 
-def test_fused_class_logits_take_the_one_pass_backward_and_maps_keep_cross_entropys(fused):
+def test_fused_contiguous_logits_take_the_one_pass_backward_and_others_keep_cross_entropys(fused):
     x, t = batch((64, 10))
     assert type(focal_loss(x.requires_grad_(), t).grad_fn).__name__ == "DivBackward0"
     assert "LogitsFocal" in type(focal_loss(x, t, reduction="sum").grad_fn).__name__
-    x, t = batch((2, 5, 6, 7))
-    assert "IndexedFocal" in type(focal_loss(x.requires_grad_(), t, reduction="sum").grad_fn).__name__
+    x, t = batch((2, 5, 6, 7))  # maps, classes strided: the same one pass
+    assert "LogitsFocal" in type(focal_loss(x.requires_grad_(), t, reduction="sum").grad_fn).__name__
+    x = x.detach().to(memory_format=torch.channels_last).requires_grad_()  # not contiguous: cross-entropy's kernels
+    assert "IndexedFocal" in type(focal_loss(x, t, reduction="sum").grad_fn).__name__
 
 
 @pytest.mark.parametrize("gamma", GAMMAS)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_the_one_pass_backward_equals_cross_entropys_path(fused, gamma, reduction):
-    x, t = batch((300, 7), seed=3, dtype=torch.float64)
+@pytest.mark.parametrize("shape", [(300, 7), (3, 7, 5, 9), (2, 7, 40), (2, 7, 3, 4, 5)])
+def test_the_one_pass_backward_equals_cross_entropys_path(fused, gamma, reduction, shape):
+    x, t = batch(shape, seed=3, dtype=torch.float64)
     alpha, weight = torch.rand(7, dtype=torch.float64) + 0.5, torch.rand(7, dtype=torch.float64) + 0.5
     g = gamma_value(gamma, 7)
     kw = dict(gamma=g.double() if isinstance(g, torch.Tensor) else g, alpha=alpha, weight=weight, reduction=reduction)
     xf = x.clone().requires_grad_()
     loss = focal_loss(xf, t, **kw)
+    node = loss.grad_fn if reduction == "sum" else loss.grad_fn.next_functions[0][0]  # the mean: sum / D
+    assert "LogitsFocal" in type(node).__name__
     loss.backward(torch.tensor(0.7, dtype=torch.float64))  # an incoming gradient other than 1
     focal.losses.set_fused(False)  # cross-entropy's kernels
     xe = x.clone().requires_grad_()
@@ -159,8 +164,22 @@ def test_the_one_pass_backward_equals_cross_entropys_path(fused, gamma, reductio
     torch.testing.assert_close(xf.grad, xe.grad)
 
 
-def test_the_one_pass_backward_names_a_bad_target(fused):
-    x, t = batch((64, 10))
-    t[5] = 10
-    with pytest.raises(IndexError, match="class index 10, expected values in \\[0, 9\\]"):
+def test_the_one_pass_backward_of_a_map_is_second_differentiable(fused):
+    x, t = batch((2, 4, 3, 5), seed=5, dtype=torch.float64)
+    x.requires_grad_()
+    assert "LogitsFocal" in type(focal_loss(x, t, reduction="sum").grad_fn).__name__
+    assert torch.autograd.gradgradcheck(lambda x: focal_loss(x, t, gamma=0.5, reduction="sum"), (x,))
+
+
+@pytest.mark.parametrize("shape", [(64, 10), (2, 10, 8, 8)])
+@pytest.mark.parametrize("bad", [10, -3])
+def test_the_one_pass_backward_names_a_bad_target_and_survives_it(fused, shape, bad):
+    x, t = batch(shape)
+    t.view(-1)[5] = bad
+    with pytest.raises(IndexError, match=f"class index {bad}, expected values in \\[0, 9\\]"):
         focal_loss(x.requires_grad_(), t)
+    t.view(-1)[5] = 3  # the process goes on, and the same compiled pass serves the mended target
+    focal_loss(x, t).backward()
+    assert torch.isfinite(x.grad).all()
+
+

@@ -42,7 +42,7 @@ import torch
 
 from focal.book.labels import LOSS_SETTINGS, loss_label
 from focal.engine.config import Config
-from focal.engine.data import BALANCED_SIZES, default_data_root, load_data, longtail_counts
+from focal.engine.data import BALANCED_SIZES, default_data_root, load_data, train_size
 
 __all__ = [
     "Profile",
@@ -307,8 +307,8 @@ def reference_n_max(profile: Profile | str | None = None) -> int:
         1488
     """
     profile = get_profile(profile)
-    per_class, num_classes = BALANCED_SIZES[profile.image_dataset]
-    return sum(longtail_counts(per_class, num_classes, profile.imbalance, profile.base.lt_profile)) // num_classes
+    num_classes = BALANCED_SIZES[profile.image_dataset][1]
+    return train_size(f"{profile.image_dataset}-lt", profile.imbalance, profile.base.lt_profile) // num_classes
 
 
 def reference_configs(profile: Profile | str | None = None) -> list:

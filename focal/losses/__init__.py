@@ -5,7 +5,7 @@ This layer imports nothing but torch and nothing else of ``focal``; it is the pa
 - :mod:`focal.losses.softmax` — :func:`focal_loss`, :class:`FocalLoss`, :func:`class_balanced_weights`
 - :mod:`focal.losses.sigmoid` — :func:`sigmoid_focal_loss`, :class:`SigmoidFocalLoss` (a drop-in for torchvision's)
 - :mod:`focal.losses.linear` — :func:`linear_focal_loss`, :class:`LinearFocalLoss` (no N×C logits for many classes)
-- :mod:`focal.losses.indexed` — the reduced loss of class-index targets on cross-entropy's own kernels (what
+- :mod:`focal.losses.indexed` — the reduced loss of class-index targets, with a one-pass fused backward (what
   :func:`focal_loss` runs for ``reduction="mean"`` or ``"sum"``)
 - :mod:`focal.losses.kernels` — the elementwise kernels with closed-form derivatives; :func:`set_fused`
 - :mod:`focal.losses.checks` — the argument checks both forms share

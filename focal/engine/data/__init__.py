@@ -11,13 +11,13 @@ from focal.engine.data.fashion_mnist import (
 )
 from focal.engine.data.loader import DeviceLoader
 from focal.engine.data.longtail import (
-    BALANCED_SIZES, DATASETS, DataBundle, load_data, longtail_counts, longtail_indices,
+    BALANCED_SIZES, DATASETS, DataBundle, load_data, longtail_counts, longtail_indices, train_size,
 )
 from focal.engine.data.sources import TITLES, SourceData, default_data_root, load_synthetic, synthetic_images
 
 __all__ = [
     # longtail
-    "BALANCED_SIZES", "DATASETS", "DataBundle", "load_data", "longtail_counts", "longtail_indices",
+    "BALANCED_SIZES", "DATASETS", "DataBundle", "load_data", "longtail_counts", "longtail_indices", "train_size",
     # loader
     "DeviceLoader",
     # sources, cifar, fashion_mnist

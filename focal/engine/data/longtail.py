@@ -29,7 +29,7 @@ from focal.engine.data.fashion_mnist import load_fashion_mnist
 from focal.engine.data.sources import TITLES, load_synthetic
 
 __all__ = [
-    "BALANCED_SIZES", "DATASETS", "DataBundle", "load_data", "longtail_counts", "longtail_indices",
+    "BALANCED_SIZES", "DATASETS", "DataBundle", "load_data", "longtail_counts", "longtail_indices", "train_size",
 ]
 
 #: Training images per class and number of classes of each balanced base set (what ``-lt`` subsets start from).
@@ -82,6 +82,23 @@ def longtail_counts(n_max: int, num_classes: int, imbalance: float, lt_profile: 
         head = num_classes // 2
         return [n_max] * head + [int(img_max * factor)] * (num_classes - head)
     raise ValueError(f"lt_profile must be 'exp' or 'step', got {lt_profile!r}")
+
+
+def train_size(name: str, imbalance: float = 100.0, lt_profile: str = "exp", n_max: int | None = None) -> int:
+    """Training images of :func:`load_data`'s set ``name`` with these arguments, computed without reading a file.
+
+    Example:
+        >>> train_size("cifar10-lt", imbalance=100)
+        12406
+        >>> train_size("cifar100"), train_size("fashion-mnist-lt", imbalance=1, n_max=1488)
+        (50000, 14880)
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset name must be one of {DATASETS}, got {name!r}")
+    per_class, num_classes = BALANCED_SIZES[name.removesuffix("-lt")]
+    if not name.endswith("-lt"):
+        return per_class * num_classes
+    return sum(longtail_counts(per_class if n_max is None else n_max, num_classes, imbalance, lt_profile))
 
 
 def longtail_indices(targets, counts: Sequence[int], seed: int = 0) -> np.ndarray:

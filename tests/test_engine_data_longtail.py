@@ -258,3 +258,9 @@ def test_train_size_of_the_real_sets_and_bad_names():
     assert fd.train_size("cifar100-lt", imbalance=100) == 10847
     with pytest.raises(ValueError, match="dataset name must be one of"):
         fd.train_size("imagenet-lt")
+    for name, n_max, match in [("synthetic", 100, "long-tailed"), ("synthetic-lt", 501, "exceeds the 500"),
+                               ("synthetic-lt", 0, "n_max")]:  # the refusals of load_data, without reading a file
+        with pytest.raises(ValueError, match=match):
+            fd.train_size(name, n_max=n_max)
+        with pytest.raises(ValueError, match=match):
+            load_data(name, n_max=n_max)

@@ -1,4 +1,5 @@
-"""The reduced index-target path of focal_loss (focal.losses.indexed): cross-entropy's own kernels plus one pass."""
+"""The reduced index-target path of focal_loss (focal.losses.indexed): cross-entropy's own kernels plus one pass, and
+the one-pass fused backward that large contiguous logits take."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,7 @@ def big_ops(loss_fn, x, t):
 @pytest.mark.parametrize("shape", [(64, 10), (2, 5, 6, 7)])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_only_cross_entropys_ops_touch_the_logits(shape, reduction):
-    """Speed parity by construction: every op on a logits-sized tensor is one cross-entropy runs too; the focal
+    """Eager (small or unfused) inputs: every op on a logits-sized tensor is one cross-entropy runs too; the focal
     part only ever touches target-sized tensors."""
     x, t = batch(shape)
     alpha, weight = torch.rand(shape[1]) + 0.5, torch.rand(shape[1]) + 0.5
@@ -164,22 +165,62 @@ def test_the_one_pass_backward_equals_cross_entropys_path(fused, gamma, reductio
     torch.testing.assert_close(xf.grad, xe.grad)
 
 
-def test_the_one_pass_backward_of_a_map_is_second_differentiable(fused):
+def _both_paths(x, t, **kw):
+    """(loss, grad) of the fused one-pass path and of cross-entropy's kernels (eager), for the same inputs."""
+    out = []
+    for mode in (True, False):
+        focal.losses.set_fused(mode)
+        xi = x.clone().requires_grad_()
+        loss = focal_loss(xi, t, **kw)
+        loss.backward()
+        out.append((loss, xi.grad))
+    focal.losses.set_fused(True)
+    return out
+
+
+@pytest.mark.parametrize("case", ["ignore_index inside the classes", "non-contiguous target", "empty batch",
+                                  "empty map", "one class", "one class map"])
+def test_the_one_pass_backward_at_the_edges(fused, case):
+    shape = {"empty batch": (0, 5, 3, 4), "empty map": (2, 5, 0, 3), "one class": (40, 1),
+             "one class map": (2, 1, 3, 4)}.get(case, (3, 5, 4, 6))
+    x, t = batch(shape, seed=4, dtype=torch.float64)
+    t = t.clamp_min(0)
+    kw = dict(gamma=2.0, alpha=torch.rand(shape[1], dtype=torch.float64) + 0.5)
+    if case == "ignore_index inside the classes":
+        kw["ignore_index"] = 2
+    if case == "non-contiguous target":
+        t = t.transpose(1, 2).contiguous().transpose(1, 2)
+        assert not t.is_contiguous()
+    (loss, grad), (ref, ref_grad) = _both_paths(x, t, **kw)
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("class_args", ["alpha", "weight", "per-class gamma", "none"])
+def test_the_one_pass_backward_of_a_map_is_second_differentiable(fused, class_args):
     x, t = batch((2, 4, 3, 5), seed=5, dtype=torch.float64)
     x.requires_grad_()
-    assert "LogitsFocal" in type(focal_loss(x, t, reduction="sum").grad_fn).__name__
-    assert torch.autograd.gradgradcheck(lambda x: focal_loss(x, t, gamma=0.5, reduction="sum"), (x,))
+    vector = torch.rand(4, dtype=torch.float64) + 0.5
+    kw = {"alpha": dict(alpha=vector), "weight": dict(weight=vector), "none": {},
+          "per-class gamma": dict(gamma=torch.tensor([0.5, 1.0, 2.0, 0.0], dtype=torch.float64))}[class_args]
+    kw = dict(dict(gamma=0.5), **kw)
+    assert "LogitsFocal" in type(focal_loss(x, t, reduction="sum", **kw).grad_fn).__name__
+    assert torch.autograd.gradgradcheck(lambda x: focal_loss(x, t, reduction="sum", **kw), (x,))
 
 
 @pytest.mark.parametrize("shape", [(64, 10), (2, 10, 8, 8)])
 @pytest.mark.parametrize("bad", [10, -3])
-def test_the_one_pass_backward_names_a_bad_target_and_survives_it(fused, shape, bad):
+@pytest.mark.parametrize("class_args", ["none", "alpha, weight", "per-class gamma"])
+def test_the_one_pass_backward_names_a_bad_target_and_survives_it(fused, shape, bad, class_args):
+    """A bad index must never be used, of the logits or of a per-class vector: on the CPU a compiled load out of
+    bounds aborts the whole process (and this test run with it)."""
     x, t = batch(shape)
+    kw = {"none": {}, "alpha, weight": dict(alpha=torch.rand(10) + 0.5, weight=torch.rand(10) + 0.5),
+          "per-class gamma": dict(gamma=torch.linspace(0.0, 3.0, 10))}[class_args]
     t.view(-1)[5] = bad
-    with pytest.raises(IndexError, match=f"class index {bad}, expected values in \\[0, 9\\]"):
-        focal_loss(x.requires_grad_(), t)
+    with pytest.raises(IndexError, match=f"class index {bad}, expected values in \\[0, 9\\]") as err:
+        focal_loss(x.requires_grad_(), t, **kw)
+    assert err.value.__context__ is None  # named once, not re-checked while handling its own error
     t.view(-1)[5] = 3  # the process goes on, and the same compiled pass serves the mended target
-    focal_loss(x, t).backward()
+    focal_loss(x, t, **kw).backward()
     assert torch.isfinite(x.grad).all()
-
-

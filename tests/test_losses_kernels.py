@@ -113,8 +113,8 @@ def test_fused_kernel_keeps_gamma_symbolic(kernel):
 
 def test_a_kernel_that_cannot_compile_warns_once_and_stays_correct(monkeypatch):
     """No C++ compiler (simulated): the first fused call warns, every loss path gives the eager result, later calls
-    stay silent. This covers the reduced index-target path (cross-entropy + one pass), whose kernel takes per-class
-    vectors that :func:`run_kernel` must pass through unexpanded."""
+    stay silent. This covers the reduced index-target paths (cross-entropy + one pass, and the one-pass backward),
+    whose kernels take per-class vectors that :func:`run_kernel` must pass through unexpanded."""
     kernels = focal.losses.kernels
 
     def no_compiler(fn, **kwargs):

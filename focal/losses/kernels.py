@@ -234,14 +234,16 @@ def run_kernel(kernel, *args, elementwise: Optional[int] = None):
     """Run a kernel on flattened tensors, fused when worthwhile, and give 1-d outputs the first input's shape back.
 
     The first ``elementwise`` arguments (default: every tensor argument) are expanded to the first input's shape and
-    flattened; later tensor arguments (per-class vectors, say) pass unchanged. A kernel that cannot be compiled (no
-    C++ compiler, an unsupported platform) warns once and runs as eager ops from then on.
+    flattened, and 1-d outputs of as many elements are viewed in that shape; later tensor arguments (per-class
+    vectors, say) pass unchanged. With ``elementwise=0`` arguments and outputs pass as they are. A kernel that
+    cannot be compiled (no C++ compiler, an unsupported platform) warns once and runs as eager ops from then on.
     """
     global _fused_broken
     x = args[0]
+    restore = (lambda outs: outs) if elementwise == 0 else (lambda outs: _restore(outs, x))  # nothing flattened
     if not fuses(x):
         flat = args if elementwise is None else [a.reshape(-1) if i < elementwise else a for i, a in enumerate(args)]
-        return _restore(kernel(*flat), x)
+        return restore(kernel(*flat))
     count = len(args) if elementwise is None else elementwise
     flat = [a.expand_as(x).reshape(-1) if i < count and isinstance(a, Tensor) else a for i, a in enumerate(args)]
     compiled = _compiled.get(kernel)
@@ -250,7 +252,7 @@ def run_kernel(kernel, *args, elementwise: Optional[int] = None):
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         compiled = _compiled[kernel] = torch.compile(kernel, dynamic=True, options=compile_options())
     try:
-        return _restore(compiled(*flat), x)
+        return restore(compiled(*flat))
     except Exception as err:  # no C++ compiler, unsupported platform, ...: stay correct, lose the fusion
         _fused_broken = True
         warnings.warn(f"focal: fused loss kernels are unavailable ({type(err).__name__}: {err}); using eager ops",

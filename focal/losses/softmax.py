@@ -77,8 +77,9 @@ def focal_loss(
     Returns:
         The loss. If every target is ignored, ``"mean"`` returns 0 connected to the graph (cross_entropy returns nan).
 
-    Index targets with ``"mean"`` or ``"sum"`` (float32/float64) run on the log-softmax and one fused pass over the
-    targets, with a backward that writes the gradient in one fused pass (:mod:`focal.losses.indexed`). Second
+    Index targets with ``"mean"`` or ``"sum"`` (float32/float64) run, for large contiguous logits that need a
+    gradient, on the log-softmax and one fused pass over the targets, with a backward that writes the gradient in
+    one fused pass; other inputs on cross-entropy's own kernels plus one pass (:mod:`focal.losses.indexed`). Second
     derivatives (``create_graph=True``) are exact, from closed forms, and finite for every γ ≥ 0.
 
     Example:
@@ -164,8 +165,9 @@ def _reduced_index_target_loss(input, target, gamma, class_factor, weight_v, ign
             ce = F.cross_entropy(input, target, reduction="none", ignore_index=ignore_index)
             total, denominator = indexed_focal_sum(ce, target, class_factor, weight_v, scalar_gamma, gamma_vec,
                                                    ignore_index)
-    except (IndexError, RuntimeError):  # name the bad index the way the other paths do
-        check_targets_in_range(target.masked_fill(target == ignore_index, 0), input.size(1), ignore_index)
+    except (IndexError, RuntimeError) as err:  # name the bad index the way the other paths do
+        if not str(err).startswith("target holds"):  # the one-pass forward has named it already
+            check_targets_in_range(target.masked_fill(target == ignore_index, 0), input.size(1), ignore_index)
         raise
     if reduction == "sum":
         return total
@@ -174,11 +176,12 @@ def _reduced_index_target_loss(input, target, gamma, class_factor, weight_v, ign
 
 def _one_pass_backward(input: Tensor, target: Tensor) -> bool:
     """Whether the reduced loss takes :func:`~focal.losses.indexed.logits_focal_sum` (a fused one-pass backward):
-    contiguous float32/64 logits, (N, C) or (N, C, d1, ...), that need a gradient and are large enough to be fused
-    (:func:`focal.losses.kernels.fuses`). Others (a channels-last map, say) keep cross-entropy's own kernels.
+    contiguous float32/64 logits, (N, C) or (N, C, d1, ...), on the CPU or CUDA, that need a gradient and are large
+    enough to be fused (:func:`focal.losses.kernels.fuses`). Others (a channels-last map, say) keep cross-entropy's
+    own kernels.
     """
     return input.requires_grad and input.dtype in (torch.float32, torch.float64) and input.is_contiguous() \
-        and kernels.fuses(input)
+        and input.device.type in ("cpu", "cuda") and kernels.fuses(input)
 
 
 def gamma_for(gamma: GammaLike, logp: Tensor, per_class: Optional[Tensor]) -> Union[float, Tensor]:

@@ -96,6 +96,13 @@ def train_size(name: str, imbalance: float = 100.0, lt_profile: str = "exp", n_m
     if name not in DATASETS:
         raise ValueError(f"dataset name must be one of {DATASETS}, got {name!r}")
     per_class, num_classes = BALANCED_SIZES[name.removesuffix("-lt")]
+    if n_max is not None:  # as load_data checks it
+        n_max = check_int("n_max", n_max, 1)
+        if not name.endswith("-lt"):
+            raise ValueError(f"n_max applies to long-tailed ('-lt') datasets only, got name={name!r}")
+        if n_max > per_class:
+            raise ValueError(f"n_max={n_max} exceeds the {per_class} training images of the smallest class of "
+                             f"{name!r}")
     if not name.endswith("-lt"):
         return per_class * num_classes
     return sum(longtail_counts(per_class if n_max is None else n_max, num_classes, imbalance, lt_profile))

@@ -224,3 +224,20 @@ def test_the_one_pass_backward_names_a_bad_target_and_survives_it(fused, shape, 
     t.view(-1)[5] = 3  # the process goes on, and the same compiled pass serves the mended target
     focal_loss(x, t, **kw).backward()
     assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("shape", [(300, 7), (2, 7, 6, 5)])
+def test_the_one_pass_path_keeps_the_log_softmax_not_the_logits(fused, shape):
+    """In a network the logits are an intermediate tensor: like cross-entropy, the loss must not keep it alive until
+    backward (for a segmentation map, one more tensor of the logits' size)."""
+    x, t = batch(shape)
+    scale = torch.ones((), requires_grad=True)
+    logits = x * scale  # not a leaf, as a network's output
+    loss = focal_loss(logits, t, reduction="sum")
+    assert "LogitsFocal" in type(loss.grad_fn).__name__
+    kept = {s.untyped_storage().data_ptr() for s in loss.grad_fn.saved_tensors if s is not None}
+    assert logits.untyped_storage().data_ptr() not in kept
+    assert torch.log_softmax(logits, 1).numel() in {s.numel() for s in loss.grad_fn.saved_tensors if s is not None}
+    loss.backward()
+    grad_x, = torch.autograd.grad(focal_loss(x.requires_grad_(), t, reduction="sum"), x)
+    torch.testing.assert_close(scale.grad, (x * grad_x).sum())  # the chain rule through the logits' producer

@@ -159,47 +159,61 @@ def _softmax_gradient_kernel(logsm: Tensor, slope: Tensor, target: Tensor, grad_
 
 
 class _LogitsFocal(torch.autograd.Function):
-    """(L, D) from contiguous (N, C) or (N, C, d1, ...) logits: log-softmax, one fused pass (:func:`_picked_kernel`), and in backward ∂L/∂x itself
-    in one pass (``g s_i (softmax − onehot)``, where cross-entropy writes, scatters and reads back N×C twice). Under
-    ``create_graph=True`` backward rebuilds the loss from cross-entropy's differentiable ops."""
+    """(L, D, log-softmax) from contiguous (N, C) or (N, C, d1, ...) logits: the log-softmax, one fused pass
+    (:func:`_picked_kernel`), and in backward ∂L/∂x itself in one pass (``g s_i (softmax − onehot)``, where
+    cross-entropy writes, scatters and reads back N×C twice).
+
+    Like cross-entropy it keeps the log-softmax for backward, not the logits. The log-softmax is also an output (that
+    callers drop): kept as an output, it stays connected to the logits, so that under ``create_graph=True`` the
+    gradient, built from it with differentiable ops, differentiates back through this Function, whose backward then
+    adds the log-softmax's own (``G − softmax · Σ_c G`` for an incoming gradient G)."""
 
     @staticmethod
     def forward(ctx, input, target, factor, weight, gamma, gamma_vec, ignore_index):
         logsm = torch.log_softmax(input, 1)
-        if input.dim() > 2:  # (N, C, d1, ...) as (N, C, M): maps of any number of dims share compiled kernels
-            n, c, m = *input.shape[:2], math.prod(input.shape[2:])
-            logsm, target = logsm.view(n, c, m), target.reshape(n, m)
+        flat = _classes_flat(logsm)  # maps as (N, C, M): maps of any number of dims share compiled kernels
+        target = target.reshape(flat.shape[:1] + flat.shape[2:])
         total, denominator, slope, safe, outside = kernels.run_kernel(
-            _picked_kernel, logsm, target, factor, weight, gamma, gamma_vec, ignore_index, elementwise=0)
+            _picked_kernel, flat, target, factor, weight, gamma, gamma_vec, ignore_index, elementwise=0)
         if input.is_cuda:  # no host sync: a device-side assert, as cross-entropy's own
             torch._assert_async(~outside, "focal_loss: a target holds a class index out of range")
         elif outside:
             check_targets_in_range(target.masked_fill(target == ignore_index, 0), input.size(1), ignore_index)
             raise IndexError(f"target holds a class index out of range [0, {input.size(1) - 1}]")
-        ctx.save_for_backward(input, logsm, slope, safe, target, factor, gamma_vec)
+        ctx.save_for_backward(logsm, slope, safe, target, factor, gamma_vec)
         ctx.gamma, ctx.ignore_index = gamma, ignore_index
         ctx.mark_non_differentiable(denominator)
-        return total, denominator
+        ctx.set_materialize_grads(False)
+        return total, denominator, logsm
 
     @staticmethod
-    def backward(ctx, grad_total, _grad_denominator):
-        input, logsm, slope, safe, target, factor, gamma_vec = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph=True: through cross-entropy's differentiable ops
-            target = target.view(input.shape[:1] + input.shape[2:])
-            ce = torch.nn.functional.cross_entropy(input, target, reduction="none", ignore_index=ctx.ignore_index)
+    def backward(ctx, grad_total, _grad_denominator, grad_logsm):
+        logsm, slope, safe, target, factor, gamma_vec = ctx.saved_tensors
+        flat, grad = _classes_flat(logsm), None
+        if grad_total is not None and torch.is_grad_enabled():  # create_graph=True: differentiable in logsm
+            kept = target != ctx.ignore_index
+            ce = torch.where(kept, flat.gather(1, safe.long().unsqueeze(1)).squeeze(1).neg(), 0.0)
             slope = _IndexedSlope.apply(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
-            grad, = torch.autograd.grad(ce, input, grad_total * slope, create_graph=True)
-        else:
-            grad, = kernels.run_kernel(_softmax_gradient_kernel, logsm, slope, safe, grad_total, elementwise=0)
-            grad = grad.view(input.shape)
-        return grad, None, None, None, None, None, None
+            grad, = _softmax_gradient_kernel(flat, slope, safe, grad_total)
+        elif grad_total is not None:
+            grad, = kernels.run_kernel(_softmax_gradient_kernel, flat, slope, safe, grad_total, elementwise=0)
+        if grad_logsm is not None:  # reached in double backward, through the gradient built above
+            own = grad_logsm - torch.exp(logsm) * grad_logsm.sum(1, keepdim=True)
+            grad = own if grad is None else grad.view(logsm.shape) + own
+        return None if grad is None else grad.view(logsm.shape), None, None, None, None, None, None
+
+
+def _classes_flat(x: Tensor) -> Tensor:
+    """(N, C) as it is, (N, C, d1, ...) viewed as (N, C, M)."""
+    return x if x.dim() == 2 else x.view(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
 
 
 def logits_focal_sum(input: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],
                      gamma: Optional[float], gamma_vec: Optional[Tensor], ignore_index: int):
-    """(Σ f_t ℓ_γ(-c), D) from contiguous (N, C) or (N, C, d1, ...) logits, as :func:`indexed_focal_sum` gives it from cross-entropies, with the
-    gradient written in one fused pass (:class:`_LogitsFocal`)."""
-    return _LogitsFocal.apply(input, target, factor, weight, gamma, gamma_vec, ignore_index)
+    """(Σ f_t ℓ_γ(-c), D) from contiguous (N, C) or (N, C, d1, ...) logits, as :func:`indexed_focal_sum` gives it
+    from cross-entropies, with the gradient written in one fused pass (:class:`_LogitsFocal`)."""
+    total, denominator, _ = _LogitsFocal.apply(input, target, factor, weight, gamma, gamma_vec, ignore_index)
+    return total, denominator
 
 
 def indexed_focal_sum(ce: Tensor, target: Tensor, factor: Optional[Tensor], weight: Optional[Tensor],

@@ -241,3 +241,20 @@ def test_the_one_pass_path_keeps_the_log_softmax_not_the_logits(fused, shape):
     loss.backward()
     grad_x, = torch.autograd.grad(focal_loss(x.requires_grad_(), t, reduction="sum"), x)
     torch.testing.assert_close(scale.grad, (x * grad_x).sum())  # the chain rule through the logits' producer
+
+
+@pytest.mark.parametrize("shape", [(300, 7), (2, 7, 6, 5)])
+def test_a_gradient_penalty_through_the_one_pass_path(fused, shape):
+    """loss + |∇loss|² backpropagated at once: the first-order gradient and the second-order one meet in the same
+    backward call (the incoming gradients of the loss and of the log-softmax both arrive)."""
+    x, t = batch(shape, seed=6, dtype=torch.float64)
+    kw = dict(gamma=0.5, alpha=torch.rand(7, dtype=torch.float64) + 0.5)
+    grads = []
+    for mode in (True, False):
+        focal.losses.set_fused(mode)
+        xi = x.clone().requires_grad_()
+        loss = focal_loss(xi, t, **kw)
+        g, = torch.autograd.grad(loss, xi, create_graph=True)
+        (loss + (g ** 2).sum()).backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[0], grads[1])

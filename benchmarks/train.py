@@ -191,7 +191,8 @@ def main(argv=None) -> None:
     if not args.speedups:
         for name in ("no_compile", "eval_repeats") + (() if args.grid else ("quick", "json")):
             if getattr(args, name) not in (None, False):
-                parser.error(f"--{name.replace('_', '-')} needs --speedups")
+                needs = "--speedups or --grid" if name in ("quick", "json") else "--speedups"
+                parser.error(f"--{name.replace('_', '-')} needs {needs}")
     elif args.channels_last:
         parser.error("--channels-last has no effect with --speedups: both memory formats are timed")
     if args.grid and (args.amp or args.channels_last):

@@ -133,6 +133,11 @@ class _IndexedSlope(torch.autograd.Function):
         return grad * curve, None, None, None, None, None
 
 
+def _picked_ce(logsm: Tensor, safe: Tensor, kept: Tensor) -> Tensor:
+    """c_i = −logsm[i, t_i] along dim 1 where ``kept``, 0 elsewhere (``safe``: targets with ignored ones at 0)."""
+    return torch.where(kept, logsm.gather(1, safe.long().unsqueeze(1)).squeeze(1).neg(), 0.0)
+
+
 def _picked_kernel(logsm: Tensor, target: Tensor, factor, weight, gamma, gamma_vec, ignore_index: int):
     """:func:`_indexed_kernel` on ``c_i = −logsm[i, t_i]``, the target's log-probability picked in the same pass;
     also the targets as int32 with ignored ones at 0 (for :func:`_softmax_gradient_kernel`) and whether any target is
@@ -142,8 +147,7 @@ def _picked_kernel(logsm: Tensor, target: Tensor, factor, weight, gamma, gamma_v
     outside = kept & ((target < 0) | (target >= logsm.shape[1]))
     target = torch.where(outside, 0, target)  # from here on every index is in range (per-class vectors too)
     safe = torch.where(kept, target, 0)
-    ce = torch.where(kept, logsm.gather(1, safe.unsqueeze(1)).squeeze(1).neg(), 0.0)
-    return _indexed_kernel(ce, target, factor, weight, gamma, gamma_vec, ignore_index) + (
+    return _indexed_kernel(_picked_ce(logsm, safe, kept), target, factor, weight, gamma, gamma_vec, ignore_index) + (
         safe.to(torch.int32), outside.any())
 
 
@@ -191,8 +195,7 @@ class _LogitsFocal(torch.autograd.Function):
         logsm, slope, safe, target, factor, gamma_vec = ctx.saved_tensors
         flat, grad = _classes_flat(logsm), None
         if grad_total is not None and torch.is_grad_enabled():  # create_graph=True: differentiable in logsm
-            kept = target != ctx.ignore_index
-            ce = torch.where(kept, flat.gather(1, safe.long().unsqueeze(1)).squeeze(1).neg(), 0.0)
+            ce = _picked_ce(flat, safe, target != ctx.ignore_index)
             slope = _IndexedSlope.apply(ce, target, factor, ctx.gamma, gamma_vec, ctx.ignore_index)
             grad, = _softmax_gradient_kernel(flat, slope, safe, grad_total)
         elif grad_total is not None:

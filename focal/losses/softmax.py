@@ -157,18 +157,17 @@ def _reduced_index_target_loss(input, target, gamma, class_factor, weight_v, ign
     target = target.long()
     gamma_vec = gamma.to(input.device, input.dtype) if isinstance(gamma, Tensor) else None
     scalar_gamma = float(gamma) if not isinstance(gamma, (str, Tensor)) else None
-    try:
-        if _one_pass_backward(input, target):
-            total, denominator = logits_focal_sum(input, target, class_factor, weight_v, scalar_gamma, gamma_vec,
-                                                  ignore_index)
-        else:
+    if _one_pass_backward(input, target):  # names a bad target index itself
+        total, denominator = logits_focal_sum(input, target, class_factor, weight_v, scalar_gamma, gamma_vec,
+                                              ignore_index)
+    else:
+        try:
             ce = F.cross_entropy(input, target, reduction="none", ignore_index=ignore_index)
-            total, denominator = indexed_focal_sum(ce, target, class_factor, weight_v, scalar_gamma, gamma_vec,
-                                                   ignore_index)
-    except (IndexError, RuntimeError) as err:  # name the bad index the way the other paths do
-        if not str(err).startswith("target holds"):  # the one-pass forward has named it already
+        except (IndexError, RuntimeError):  # name the bad index the way the other paths do
             check_targets_in_range(target.masked_fill(target == ignore_index, 0), input.size(1), ignore_index)
-        raise
+            raise
+        total, denominator = indexed_focal_sum(ce, target, class_factor, weight_v, scalar_gamma, gamma_vec,
+                                               ignore_index)
     if reduction == "sum":
         return total
     return total / torch.where(denominator > 0, denominator, 1.0)
